@@ -1,0 +1,69 @@
+# Two commands matter: `make run` and `make test`. Both set everything up on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+
+TOOLS := .tools
+VENV := .venv
+UV := $(TOOLS)/bin/uv
+BIN := $(VENV)/bin
+# The protoc plugins from mypy-protobuf and the buf binary live in the venv.
+export PATH := $(abspath $(BIN)):$(PATH)
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+PROTO_FILES := $(shell find protos/ticketing -name '*.proto')
+STUBS_STAMP := gen/.stamp
+
+.PHONY: install stubs lint format test test-sqlite run migrate clean help
+
+help:
+	@echo "make run    install, migrate and start the whole stack on SQLite"
+	@echo "make test   install and run the whole suite (SQLite and PostgreSQL)"
+	@echo "make lint   ruff, mypy, buf lint/format/breaking"
+	@echo "make stubs  regenerate Python stubs from protos/"
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --quiet
+	@touch $@
+
+$(STUBS_STAMP): $(VENV)/.synced $(PROTO_FILES) scripts/gen_stubs.sh
+	bash scripts/gen_stubs.sh
+	@touch $@
+
+install: $(VENV)/.synced $(STUBS_STAMP)
+
+stubs: $(VENV)/.synced
+	bash scripts/gen_stubs.sh
+	@touch $(STUBS_STAMP)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	cd protos && buf lint && buf format --diff --exit-code
+	bash scripts/buf_breaking.sh
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+	cd protos && buf format -w
+
+test: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Embedded mode only, for a laptop without PostgreSQL. CI never uses it.
+test-sqlite: install
+	TEST_BACKENDS=sqlite $(BIN)/pytest $(PYTEST_ARGS)
+
+migrate: install
+	$(BIN)/python -m ticket_service migrate
+
+run: install
+	$(BIN)/python -m devstack
+
+clean:
+	rm -rf $(VENV) $(TOOLS) gen var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,57 @@
+"""Opaque page tokens for keyset pagination (AIP-158).
+
+A token holds the last row's sort key and a fingerprint of the request's filters, so a
+token reused with different filters is rejected instead of silently skipping rows.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from common.errors import InvalidArgument
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+
+
+def page_size(
+    requested: int, *, default: int = DEFAULT_PAGE_SIZE, maximum: int = MAX_PAGE_SIZE
+) -> int:
+    if requested < 0:
+        raise InvalidArgument.single("page_size", "must not be negative")
+    return min(requested or default, maximum)
+
+
+def filter_fingerprint(*parts: object) -> str:
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class PageToken:
+    create_time: datetime
+    id: str
+    filters: str
+
+    def encode(self) -> str:
+        raw = json.dumps([self.create_time.isoformat(), self.id, self.filters]).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, token: str, *, filters: str) -> PageToken | None:
+        if not token:
+            return None
+        try:
+            padded = token + "=" * (-len(token) % 4)
+            create_time, row_id, token_filters = json.loads(base64.urlsafe_b64decode(padded))
+            decoded = cls(datetime.fromisoformat(create_time), str(row_id), str(token_filters))
+        except (ValueError, TypeError):
+            raise InvalidArgument.single("page_token", "is not a token this API issued") from None
+        if decoded.filters != filters:
+            raise InvalidArgument.single(
+                "page_token", "was issued for different filters; start again without it"
+            )
+        return decoded

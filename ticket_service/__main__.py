@@ -1,0 +1,61 @@
+"""`python -m ticket_service [serve|migrate]`: run the gRPC server, or migrate and exit."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+import structlog
+
+from common.config import ConfigError, load_tenants
+from common.db import create_engine
+from common.grpc.server import run_until_signalled
+from common.logging import configure_logging
+from ticket_service import bootstrap
+from ticket_service.adapters.migrate import upgrade
+from ticket_service.settings import Settings
+
+log = structlog.get_logger("ticket_service")
+
+
+async def _migrate(settings: Settings) -> None:
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+    log.info("migrated")
+
+
+async def _serve(settings: Settings, *, migrate: bool) -> None:
+    tenants = load_tenants(settings.tenants_file)
+    engine = create_engine(settings.database_url)
+    if migrate:
+        await upgrade(engine)
+    app = await bootstrap.start(engine=engine, tenants=tenants, listen=settings.listen)
+    log.info("serving", port=app.port, tenants=len(tenants.tenants))
+    await run_until_signalled(app.server, grace=settings.shutdown_grace_seconds)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ticket_service", description=__doc__)
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
+    parser.add_argument("--migrate", action="store_true", help="migrate before serving")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    configure_logging(level=settings.log_level)
+    try:
+        if args.command == "migrate":
+            asyncio.run(_migrate(settings))
+        else:
+            asyncio.run(_serve(settings, migrate=args.migrate))
+    except ConfigError as error:
+        log.error("bad_config", error=str(error))
+        print(f"ticket_service: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

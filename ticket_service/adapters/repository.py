@@ -1,0 +1,484 @@
+"""Tenant-scoped repositories over one connection. Every query filters on tenant_id."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, and_, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from common.errors import InvalidArgument
+from ticket_service.adapters.tables import (
+    customers,
+    event_log_heads,
+    idempotency_keys,
+    ticket_counters,
+    ticket_events,
+    tickets,
+)
+from ticket_service.domain.model import (
+    Contact,
+    ContactTaken,
+    ConversationHasTicket,
+    ConversationLink,
+    Customer,
+    EventType,
+    Priority,
+    Status,
+    Ticket,
+)
+from ticket_service.domain.numbering import TicketNumber
+
+PageKey = tuple[datetime, str]
+"""Keyset position: (create_time, id) of the last row of the previous page."""
+
+
+def dialect_insert(conn: AsyncConnection, table: Table) -> Any:
+    """INSERT with ON CONFLICT support for the connection's backend."""
+    module = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return module.insert(table)
+
+
+def _after(table: Table, key: PageKey | None) -> ColumnElement[bool] | None:
+    """Newest-first keyset condition: rows strictly after `key`."""
+    if key is None:
+        return None
+    create_time, row_id = key
+    return or_(
+        table.c.create_time < create_time,
+        and_(table.c.create_time == create_time, table.c.id < row_id),
+    )
+
+
+def _violated(error: IntegrityError, *needles: str) -> bool:
+    text = str(error.orig)
+    return any(needle in text for needle in needles)
+
+
+@dataclass(frozen=True)
+class TicketFilter:
+    statuses: Sequence[Status] = ()
+    priorities: Sequence[Priority] = ()
+    assignee_id: str = ""
+    customer_id: str = ""
+    chatwoot_account_id: int = 0
+    chatwoot_conversation_id: int = 0
+    show_deleted: bool = False
+
+
+class TicketRepository:
+    def __init__(self, conn: AsyncConnection, tenant_id: str) -> None:
+        self._conn = conn
+        self._tenant = tenant_id
+
+    async def allocate_number(self, year: int) -> TicketNumber:
+        c = ticket_counters.c
+        statement = (
+            dialect_insert(self._conn, ticket_counters)
+            .values(tenant_id=self._tenant, year=year, last_value=1)
+            .on_conflict_do_update(
+                index_elements=[c.tenant_id, c.year], set_={"last_value": c.last_value + 1}
+            )
+            .returning(c.last_value)
+        )
+        sequence = (await self._conn.execute(statement)).scalar_one()
+        return TicketNumber(year, sequence)
+
+    async def get(self, number: TicketNumber, *, for_update: bool = False) -> Ticket | None:
+        query = select(tickets).where(
+            tickets.c.tenant_id == self._tenant,
+            tickets.c.number_year == number.year,
+            tickets.c.number_sequence == number.sequence,
+        )
+        if for_update:
+            query = query.with_for_update()
+        row = (await self._conn.execute(query)).first()
+        return None if row is None else _ticket(row)
+
+    async def find_live_by_conversation(self, link: ConversationLink) -> Ticket | None:
+        row = (
+            await self._conn.execute(
+                select(tickets).where(
+                    tickets.c.tenant_id == self._tenant,
+                    tickets.c.chatwoot_account_id == link.account_id,
+                    tickets.c.chatwoot_conversation_id == link.conversation_id,
+                    tickets.c.delete_time.is_(None),
+                    tickets.c.status != Status.CLOSED.value,
+                )
+            )
+        ).first()
+        return None if row is None else _ticket(row)
+
+    async def add(self, ticket: Ticket) -> None:
+        try:
+            async with self._conn.begin_nested():
+                await self._conn.execute(tickets.insert().values(_ticket_row(self._tenant, ticket)))
+        except IntegrityError as error:
+            if _violated(error, "uq_tickets_live_conversation", "chatwoot_conversation_id"):
+                raise ConversationHasTicket() from None
+            raise
+
+    async def save(self, ticket: Ticket) -> None:
+        """Write a mutated ticket; its version was bumped by exactly one."""
+        values = _ticket_row(self._tenant, ticket)
+        result = await self._conn.execute(
+            update(tickets)
+            .where(
+                tickets.c.tenant_id == self._tenant,
+                tickets.c.id == ticket.id,
+                tickets.c.version == ticket.version - 1,
+            )
+            .values(values)
+        )
+        if result.rowcount != 1:
+            raise RuntimeError(f"ticket {ticket.number} changed under its row lock")
+
+    async def list(self, where: TicketFilter, *, after: PageKey | None, limit: int) -> list[Ticket]:
+        c = tickets.c
+        conditions: list[ColumnElement[bool]] = [c.tenant_id == self._tenant]
+        if where.statuses:
+            conditions.append(c.status.in_([s.value for s in where.statuses]))
+        if where.priorities:
+            conditions.append(c.priority.in_([p.value for p in where.priorities]))
+        if where.assignee_id:
+            conditions.append(c.assignee_id == where.assignee_id)
+        if where.customer_id:
+            conditions.append(c.customer_id == where.customer_id)
+        if where.chatwoot_account_id:
+            conditions.append(c.chatwoot_account_id == where.chatwoot_account_id)
+        if where.chatwoot_conversation_id:
+            conditions.append(c.chatwoot_conversation_id == where.chatwoot_conversation_id)
+        if not where.show_deleted:
+            conditions.append(c.delete_time.is_(None))
+        keyset = _after(tickets, after)
+        if keyset is not None:
+            conditions.append(keyset)
+        query = select(tickets).where(*conditions).order_by(c.create_time.desc(), c.id.desc())
+        rows = await self._conn.execute(query.limit(limit))
+        return [_ticket(row) for row in rows]
+
+
+def _ticket_row(tenant_id: str, ticket: Ticket) -> dict[str, Any]:
+    link = ticket.conversation
+    return {
+        "tenant_id": tenant_id,
+        "id": ticket.id,
+        "number_year": ticket.number.year,
+        "number_sequence": ticket.number.sequence,
+        "subject": ticket.subject,
+        "description": ticket.description,
+        "status": ticket.status.value,
+        "priority": ticket.priority.value,
+        "customer_id": ticket.customer_id,
+        "assignee_id": ticket.assignee_id,
+        "chatwoot_account_id": link.account_id if link else None,
+        "chatwoot_conversation_id": link.conversation_id if link else None,
+        "chatwoot_inbox_id": link.inbox_id if link else None,
+        "labels": list(ticket.labels),
+        "version": ticket.version,
+        "create_time": ticket.create_time,
+        "update_time": ticket.update_time,
+        "resolve_time": ticket.resolve_time,
+        "close_time": ticket.close_time,
+        "delete_time": ticket.delete_time,
+    }
+
+
+def _ticket(row: Row[Any]) -> Ticket:
+    link = None
+    if row.chatwoot_conversation_id is not None:
+        link = ConversationLink(
+            account_id=row.chatwoot_account_id,
+            conversation_id=row.chatwoot_conversation_id,
+            inbox_id=row.chatwoot_inbox_id or 0,
+        )
+    return Ticket(
+        id=row.id,
+        number=TicketNumber(row.number_year, row.number_sequence),
+        subject=row.subject,
+        description=row.description,
+        status=Status(row.status),
+        priority=Priority(row.priority),
+        customer_id=row.customer_id,
+        assignee_id=row.assignee_id,
+        conversation=link,
+        labels=tuple(row.labels),
+        version=row.version,
+        create_time=row.create_time,
+        update_time=row.update_time,
+        resolve_time=row.resolve_time,
+        close_time=row.close_time,
+        delete_time=row.delete_time,
+    )
+
+
+@dataclass(frozen=True)
+class CustomerFilter:
+    email: str | None = None
+    phone_number: str | None = None
+
+
+class CustomerRepository:
+    def __init__(self, conn: AsyncConnection, tenant_id: str) -> None:
+        self._conn = conn
+        self._tenant = tenant_id
+
+    async def get(self, customer_id: str, *, for_update: bool = False) -> Customer | None:
+        query = select(customers).where(
+            customers.c.tenant_id == self._tenant, customers.c.id == customer_id
+        )
+        if for_update:
+            query = query.with_for_update()
+        row = (await self._conn.execute(query)).first()
+        return None if row is None else _customer(row)
+
+    async def find_by_contact(self, contact: Contact) -> Customer | None:
+        """The customer matching the email, else the phone, else the Chatwoot contact id."""
+        c = customers.c
+        keys = [
+            (c.email, contact.email),
+            (c.phone_number, contact.phone_number),
+            (c.chatwoot_contact_id, contact.chatwoot_contact_id),
+        ]
+        for column, value in keys:
+            if not value:
+                continue
+            row = (
+                await self._conn.execute(
+                    select(customers).where(c.tenant_id == self._tenant, column == value)
+                )
+            ).first()
+            if row is not None:
+                return _customer(row)
+        return None
+
+    async def add_if_absent(self, customer: Customer) -> bool:
+        """Insert unless an identifier is taken; False means another customer has one.
+
+        ON CONFLICT DO NOTHING waits for a concurrent insert of the same identifier to
+        commit, so a caller that then looks the contact up finds the winner.
+        """
+        statement = (
+            dialect_insert(self._conn, customers)
+            .values(_customer_row(self._tenant, customer))
+            .on_conflict_do_nothing()
+            .returning(customers.c.id)
+        )
+        return (await self._conn.execute(statement)).first() is not None
+
+    async def save(self, customer: Customer) -> None:
+        """Write a changed customer. AlreadyExists if an identifier belongs to another."""
+        try:
+            async with self._conn.begin_nested():
+                result = await self._conn.execute(
+                    update(customers)
+                    .where(
+                        customers.c.tenant_id == self._tenant,
+                        customers.c.id == customer.id,
+                        customers.c.version == customer.version - 1,
+                    )
+                    .values(_customer_row(self._tenant, customer))
+                )
+        except IntegrityError:
+            raise ContactTaken() from None
+        if result.rowcount != 1:
+            raise RuntimeError(f"customer {customer.id} changed under its row lock")
+
+    async def list(
+        self, where: CustomerFilter, *, after: PageKey | None, limit: int
+    ) -> list[Customer]:
+        c = customers.c
+        conditions: list[ColumnElement[bool]] = [c.tenant_id == self._tenant]
+        if where.email:
+            conditions.append(c.email == where.email)
+        if where.phone_number:
+            conditions.append(c.phone_number == where.phone_number)
+        keyset = _after(customers, after)
+        if keyset is not None:
+            conditions.append(keyset)
+        query = select(customers).where(*conditions).order_by(c.create_time.desc(), c.id.desc())
+        return [_customer(row) for row in await self._conn.execute(query.limit(limit))]
+
+
+def _customer_row(tenant_id: str, customer: Customer) -> dict[str, Any]:
+    return {
+        "tenant_id": tenant_id,
+        "id": customer.id,
+        "display_name": customer.display_name,
+        "email": customer.contact.email,
+        "phone_number": customer.contact.phone_number,
+        "chatwoot_contact_id": customer.contact.chatwoot_contact_id,
+        "version": customer.version,
+        "create_time": customer.create_time,
+        "update_time": customer.update_time,
+    }
+
+
+def _customer(row: Row[Any]) -> Customer:
+    return Customer(
+        id=row.id,
+        display_name=row.display_name,
+        contact=Contact(
+            email=row.email,
+            phone_number=row.phone_number,
+            chatwoot_contact_id=row.chatwoot_contact_id,
+        ),
+        version=row.version,
+        create_time=row.create_time,
+        update_time=row.update_time,
+    )
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    """An audit event waiting for its cursor, which it gets at commit."""
+
+    type: EventType
+    before: dict[str, Any]
+    after: dict[str, Any]
+    ticket_id: str | None
+    ticket_number: str | None
+    customer_id: str | None
+    source: str
+    actor: str
+    reason: str
+    request_id: str
+    create_time: datetime
+
+
+@dataclass(frozen=True)
+class StoredEvent(PendingEvent):
+    cursor: int = 0
+
+
+class EventLog:
+    def __init__(self, conn: AsyncConnection, tenant_id: str) -> None:
+        self._conn = conn
+        self._tenant = tenant_id
+
+    async def append(self, events: Sequence[PendingEvent]) -> None:
+        """Give the events the next cursors and insert them.
+
+        Called last in the transaction: the head row stays locked only from here to commit.
+        """
+        if not events:
+            return
+        c = event_log_heads.c
+        statement = (
+            dialect_insert(self._conn, event_log_heads)
+            .values(tenant_id=self._tenant, last_cursor=len(events))
+            .on_conflict_do_update(
+                index_elements=[c.tenant_id], set_={"last_cursor": c.last_cursor + len(events)}
+            )
+            .returning(c.last_cursor)
+        )
+        last = (await self._conn.execute(statement)).scalar_one()
+        first = last - len(events) + 1
+        await self._conn.execute(
+            ticket_events.insert(),
+            [
+                {
+                    "tenant_id": self._tenant,
+                    "cursor": first + offset,
+                    "type": event.type.value,
+                    "ticket_id": event.ticket_id,
+                    "ticket_number": event.ticket_number,
+                    "customer_id": event.customer_id,
+                    "source": event.source,
+                    "actor": event.actor,
+                    "before": event.before,
+                    "after": event.after,
+                    "reason": event.reason,
+                    "request_id": event.request_id,
+                    "create_time": event.create_time,
+                }
+                for offset, event in enumerate(events)
+            ],
+        )
+
+    async def head(self) -> int:
+        query = select(event_log_heads.c.last_cursor).where(
+            event_log_heads.c.tenant_id == self._tenant
+        )
+        return (await self._conn.execute(query)).scalar_one_or_none() or 0
+
+    async def read(
+        self, *, after_cursor: int, limit: int, ticket_id: str | None = None
+    ) -> list[StoredEvent]:
+        c = ticket_events.c
+        conditions = [c.tenant_id == self._tenant, c.cursor > after_cursor]
+        if ticket_id is not None:
+            conditions.append(c.ticket_id == ticket_id)
+        query = select(ticket_events).where(*conditions).order_by(c.cursor).limit(limit)
+        return [
+            StoredEvent(
+                cursor=row.cursor,
+                type=EventType(row.type),
+                before=row.before,
+                after=row.after,
+                ticket_id=row.ticket_id,
+                ticket_number=row.ticket_number,
+                customer_id=row.customer_id,
+                source=row.source,
+                actor=row.actor,
+                reason=row.reason,
+                request_id=row.request_id,
+                create_time=row.create_time,
+            )
+            for row in await self._conn.execute(query)
+        ]
+
+
+class IdempotencyStore:
+    def __init__(self, conn: AsyncConnection, tenant_id: str) -> None:
+        self._conn = conn
+        self._tenant = tenant_id
+
+    async def claim(
+        self, request_id: str, method: str, fingerprint: bytes, now: datetime
+    ) -> dict[str, Any] | None:
+        """Claim `request_id` for this transaction, or return the response stored for it.
+
+        If a concurrent transaction holds the claim, this waits for it to commit (the
+        primary key's lock), then returns what it stored.
+        """
+        c = idempotency_keys.c
+        claimed = await self._conn.execute(
+            dialect_insert(self._conn, idempotency_keys)
+            .values(
+                tenant_id=self._tenant,
+                request_id=request_id,
+                method=method,
+                fingerprint=fingerprint,
+                create_time=now,
+            )
+            .on_conflict_do_nothing()
+            .returning(c.request_id)
+        )
+        if claimed.first() is not None:
+            return None
+        row = (
+            await self._conn.execute(
+                select(c.method, c.fingerprint, c.response).where(
+                    c.tenant_id == self._tenant, c.request_id == request_id
+                )
+            )
+        ).one()
+        if row.method != method or bytes(row.fingerprint) != fingerprint:
+            raise InvalidArgument.single("request_id", "was already used for a different request")
+        response: dict[str, Any] = row.response
+        return response
+
+    async def complete(self, request_id: str, response: dict[str, Any]) -> None:
+        c = idempotency_keys.c
+        await self._conn.execute(
+            update(idempotency_keys)
+            .where(c.tenant_id == self._tenant, c.request_id == request_id)
+            .values(response=response)
+        )

@@ -1,0 +1,158 @@
+"""The ticket service's tables. Every key and index leads with tenant_id.
+
+SQLAlchemy Core rather than the ORM: these are the hot paths (see PERFORMANCE.md), and
+explicit row <-> domain mapping keeps the domain free of persistence concerns.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+from common.db import UtcDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# The row lock on a counter is what makes numbers gap-free: it is held until the creating
+# transaction commits, and a rollback hands the number back.
+ticket_counters = Table(
+    "ticket_counters",
+    metadata,
+    Column("tenant_id", String(63), nullable=False),
+    Column("year", Integer, nullable=False),
+    Column("last_value", BigInteger, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "year"),
+)
+
+# One row per tenant: the newest cursor of its event log. Allocating cursors at commit time
+# under this row's lock makes cursor order equal commit order, so a consumer reading
+# "after cursor N" can never miss a row that commits later with a smaller cursor.
+event_log_heads = Table(
+    "event_log_heads",
+    metadata,
+    Column("tenant_id", String(63), nullable=False),
+    Column("last_cursor", BigInteger, nullable=False),
+    PrimaryKeyConstraint("tenant_id"),
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("tenant_id", String(63), nullable=False),
+    Column("id", String(36), nullable=False),
+    Column("display_name", String(255), nullable=False, default=""),
+    Column("email", String(254)),
+    Column("phone_number", String(32)),
+    Column("chatwoot_contact_id", BigInteger),
+    Column("version", Integer, nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+    Column("update_time", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "id"),
+    # NULLs are distinct in both backends, so customers without an email don't clash.
+    UniqueConstraint("tenant_id", "email"),
+    UniqueConstraint("tenant_id", "phone_number"),
+    UniqueConstraint("tenant_id", "chatwoot_contact_id"),
+    Index(None, "tenant_id", "create_time", "id"),
+)
+
+tickets = Table(
+    "tickets",
+    metadata,
+    Column("tenant_id", String(63), nullable=False),
+    Column("id", String(36), nullable=False),
+    Column("number_year", Integer, nullable=False),
+    Column("number_sequence", BigInteger, nullable=False),
+    Column("subject", String(300), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("priority", String(16), nullable=False),
+    Column("customer_id", String(36), nullable=False),
+    Column("assignee_id", String(255), nullable=False),
+    Column("chatwoot_account_id", BigInteger),
+    Column("chatwoot_conversation_id", BigInteger),
+    Column("chatwoot_inbox_id", BigInteger),
+    Column("labels", JSON, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+    Column("update_time", UtcDateTime, nullable=False),
+    Column("resolve_time", UtcDateTime),
+    Column("close_time", UtcDateTime),
+    Column("delete_time", UtcDateTime),
+    PrimaryKeyConstraint("tenant_id", "id"),
+    UniqueConstraint("tenant_id", "number_year", "number_sequence"),
+    ForeignKeyConstraint(["tenant_id", "customer_id"], ["customers.tenant_id", "customers.id"]),
+    Index(None, "tenant_id", "create_time", "id"),
+    Index(None, "tenant_id", "status", "create_time"),
+    Index(None, "tenant_id", "assignee_id", "create_time"),
+    Index(None, "tenant_id", "customer_id", "create_time"),
+    # At most one ticket that is still alive (not closed, not deleted) per conversation.
+    Index(
+        "uq_tickets_live_conversation",
+        "tenant_id",
+        "chatwoot_account_id",
+        "chatwoot_conversation_id",
+        unique=True,
+        postgresql_where=text(
+            "chatwoot_conversation_id IS NOT NULL AND delete_time IS NULL AND status <> 'closed'"
+        ),
+        sqlite_where=text(
+            "chatwoot_conversation_id IS NOT NULL AND delete_time IS NULL AND status <> 'closed'"
+        ),
+    ),
+)
+
+ticket_events = Table(
+    "ticket_events",
+    metadata,
+    Column("tenant_id", String(63), nullable=False),
+    Column("cursor", BigInteger, nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("ticket_id", String(36)),
+    Column("ticket_number", String(32)),
+    Column("customer_id", String(36)),
+    Column("source", String(16), nullable=False),
+    Column("actor", String(63), nullable=False),
+    Column("before", JSON, nullable=False),
+    Column("after", JSON, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("request_id", String(64), nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "cursor"),
+    Index(None, "tenant_id", "ticket_id", "cursor"),
+)
+
+# A request_id is claimed at the start of its transaction; a concurrent twin blocks on the
+# key until the first commits, then replays its stored response.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("tenant_id", String(63), nullable=False),
+    Column("request_id", String(64), nullable=False),
+    Column("method", String(64), nullable=False),
+    Column("fingerprint", LargeBinary(32), nullable=False),
+    Column("response", JSON),
+    Column("create_time", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "request_id"),
+    Index(None, "create_time"),
+)

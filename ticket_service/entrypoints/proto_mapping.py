@@ -1,0 +1,154 @@
+"""Translation between protobuf messages and the domain. No rules live here."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from google.protobuf import message, struct_pb2, timestamp_pb2
+
+from common.errors import InvalidArgument
+from ticket_service.adapters.repository import StoredEvent
+from ticket_service.domain.model import ConversationLink, Customer, Priority, Status, Ticket
+from ticket_service.service.tickets import etag_of
+from ticketing.ticket.v1 import customer_pb2, enums_pb2, ticket_event_pb2, ticket_pb2
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def _from_proto_enum(number: int, enum: type, prefix: str, domain: type[E], field: str) -> E:
+    try:
+        name: str = enum.Name(number)  # type: ignore[attr-defined]
+        return domain[name.removeprefix(f"{prefix}_")]
+    except (ValueError, KeyError):
+        raise InvalidArgument.single(field, f"{number} is not a known value") from None
+
+
+def status_to_proto(status: Status) -> enums_pb2.TicketStatus.ValueType:
+    return enums_pb2.TicketStatus.Value(f"TICKET_STATUS_{status.name}")
+
+
+def priority_to_proto(priority: Priority) -> enums_pb2.TicketPriority.ValueType:
+    return enums_pb2.TicketPriority.Value(f"TICKET_PRIORITY_{priority.name}")
+
+
+def status_from_proto(number: int, *, field: str = "status") -> Status:
+    if number == enums_pb2.TICKET_STATUS_UNSPECIFIED:
+        raise InvalidArgument.single(field, "is required")
+    return _from_proto_enum(number, enums_pb2.TicketStatus, "TICKET_STATUS", Status, field)
+
+
+def priority_from_proto(number: int, *, field: str = "priority") -> Priority:
+    if number == enums_pb2.TICKET_PRIORITY_UNSPECIFIED:
+        raise InvalidArgument.single(field, "is required")
+    return _from_proto_enum(number, enums_pb2.TicketPriority, "TICKET_PRIORITY", Priority, field)
+
+
+def _timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
+    if value is None:
+        return None
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def customer_id_from_name(name: str, *, field: str = "name") -> str:
+    prefix = "customers/"
+    try:
+        if not name.startswith(prefix):
+            raise ValueError(name)
+        return str(uuid.UUID(name.removeprefix(prefix)))
+    except ValueError:
+        raise InvalidArgument.single(
+            field, f"{name!r} is not a customer name like 'customers/<uuid>'"
+        ) from None
+
+
+def conversation_from_proto(
+    link: ticket_pb2.ChatwootConversation, *, field: str = "ticket.conversation"
+) -> ConversationLink | None:
+    if not (link.account_id or link.conversation_id or link.inbox_id):
+        return None
+    if link.account_id <= 0 or link.conversation_id <= 0 or link.inbox_id < 0:
+        raise InvalidArgument.single(
+            field, "needs a positive account_id and conversation_id (inbox_id is optional)"
+        )
+    return ConversationLink(link.account_id, link.conversation_id, link.inbox_id)
+
+
+def ticket_to_proto(ticket: Ticket) -> ticket_pb2.Ticket:
+    link = ticket.conversation
+    return ticket_pb2.Ticket(
+        name=ticket.name,
+        uid=ticket.id,
+        number=str(ticket.number),
+        subject=ticket.subject,
+        description=ticket.description,
+        status=status_to_proto(ticket.status),
+        priority=priority_to_proto(ticket.priority),
+        customer=ticket.customer_name,
+        assignee_id=ticket.assignee_id,
+        conversation=(
+            ticket_pb2.ChatwootConversation(
+                account_id=link.account_id,
+                conversation_id=link.conversation_id,
+                inbox_id=link.inbox_id,
+            )
+            if link
+            else None
+        ),
+        labels=ticket.labels,
+        create_time=_timestamp(ticket.create_time),
+        update_time=_timestamp(ticket.update_time),
+        resolve_time=_timestamp(ticket.resolve_time),
+        close_time=_timestamp(ticket.close_time),
+        delete_time=_timestamp(ticket.delete_time),
+        etag=etag_of(ticket.version),
+    )
+
+
+def customer_to_proto(customer: Customer) -> customer_pb2.Customer:
+    return customer_pb2.Customer(
+        name=customer.name,
+        display_name=customer.display_name,
+        email=customer.contact.email or "",
+        phone_number=customer.contact.phone_number or "",
+        chatwoot_contact_id=customer.contact.chatwoot_contact_id or 0,
+        create_time=_timestamp(customer.create_time),
+        update_time=_timestamp(customer.update_time),
+        etag=etag_of(customer.version),
+    )
+
+
+def _struct(values: dict[str, Any]) -> struct_pb2.Struct:
+    struct = struct_pb2.Struct()
+    struct.update(values)
+    return struct
+
+
+def event_to_proto(event: StoredEvent) -> ticket_event_pb2.TicketEvent:
+    return ticket_event_pb2.TicketEvent(
+        name=f"ticketEvents/{event.cursor}",
+        cursor=event.cursor,
+        type=enums_pb2.TicketEventType.Value(f"TICKET_EVENT_TYPE_{event.type.name}"),
+        ticket=f"tickets/{event.ticket_number.lower()}" if event.ticket_number else "",
+        customer=f"customers/{event.customer_id}" if event.customer_id else "",
+        source=enums_pb2.EventSource.Value(f"EVENT_SOURCE_{event.source.upper()}"),
+        actor=event.actor,
+        before=_struct(event.before),
+        after=_struct(event.after),
+        reason=event.reason,
+        request_id=event.request_id,
+        create_time=_timestamp(event.create_time),
+    )
+
+
+def fingerprint(request: message.Message) -> bytes:
+    """What a request_id must keep meaning: the request minus its request_id."""
+    copy = type(request)()
+    copy.CopyFrom(request)
+    copy.ClearField("request_id")
+    return hashlib.sha256(copy.SerializeToString(deterministic=True)).digest()

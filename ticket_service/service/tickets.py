@@ -1,0 +1,482 @@
+"""Use cases of the ticket service. Each runs in one unit of work for the caller's tenant.
+
+Mutations share one path (`_mutate`): claim the request_id, load under a row lock, check
+the etag, apply the domain change, write it and its audit event, store the response for
+replays, commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from common.auth import Principal
+from common.clock import Clock
+from common.errors import Aborted, InvalidArgument, NotFound, field_prefix
+from ticket_service.adapters.repository import (
+    CustomerFilter,
+    PageKey,
+    PendingEvent,
+    StoredEvent,
+    TicketFilter,
+)
+from ticket_service.domain.contacts import normalize_email, normalize_phone
+from ticket_service.domain.model import (
+    Change,
+    Contact,
+    ContactTaken,
+    ConversationHasTicket,
+    ConversationLink,
+    Customer,
+    Priority,
+    Status,
+    Ticket,
+)
+from ticket_service.domain.numbering import TicketNumber
+from ticket_service.service.unit_of_work import UnitOfWork
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    """A request_id with what it must keep meaning: the method and a request fingerprint."""
+
+    request_id: str
+    method: str
+    fingerprint: bytes
+
+
+@dataclass(frozen=True)
+class ContactInput:
+    """Customer details as the caller gave them, before normalization."""
+
+    display_name: str = ""
+    email: str = ""
+    phone_number: str = ""
+    chatwoot_contact_id: int = 0
+
+
+@dataclass(frozen=True)
+class NewTicket:
+    subject: str
+    description: str = ""
+    priority: Priority = Priority.MEDIUM
+    customer_id: str = ""
+    contact: ContactInput | None = None
+    conversation: ConversationLink | None = None
+    labels: tuple[str, ...] = ()
+
+
+Result = TypeVar("Result", Ticket, Customer)
+
+
+def etag_of(version: int) -> str:
+    return f'"{version}"'
+
+
+def check_etag(etag: str, version: int) -> None:
+    if etag and etag.strip() != etag_of(version):
+        raise Aborted(
+            f"etag {etag} is stale; the resource is now at {etag_of(version)}",
+            current_etag=etag_of(version),
+        )
+
+
+def normalize_contact(raw: ContactInput, region: str) -> Contact:
+    email = normalize_email(raw.email)
+    phone = normalize_phone(raw.phone_number, region=region)
+    if raw.chatwoot_contact_id < 0:
+        raise InvalidArgument.single("chatwoot_contact_id", "must not be negative")
+    return Contact(
+        email=email, phone_number=phone, chatwoot_contact_id=raw.chatwoot_contact_id or None
+    )
+
+
+class TicketService:
+    def __init__(self, engine: AsyncEngine, clock: Clock) -> None:
+        self._engine = engine
+        self._clock = clock
+
+    def _uow(self, caller: Principal) -> UnitOfWork:
+        return UnitOfWork(self._engine, caller.tenant_id)
+
+    def _event(
+        self,
+        caller: Principal,
+        change: Change,
+        *,
+        ticket: Ticket | None = None,
+        customer: Customer | None = None,
+        reason: str = "",
+        idempotency: Idempotency | None = None,
+    ) -> PendingEvent:
+        return PendingEvent(
+            type=change.type,
+            before=change.before,
+            after=change.after,
+            ticket_id=ticket.id if ticket else None,
+            ticket_number=str(ticket.number) if ticket else None,
+            customer_id=customer.id if customer else (ticket.customer_id if ticket else None),
+            source=caller.source.value,
+            actor=caller.name,
+            reason=reason,
+            request_id=idempotency.request_id if idempotency else "",
+            create_time=self._clock.now(),
+        )
+
+    async def _idempotent(
+        self,
+        caller: Principal,
+        idempotency: Idempotency | None,
+        decode: Callable[[dict[str, Any]], Result],
+        work: Callable[[UnitOfWork], Awaitable[Result]],
+    ) -> Result:
+        async with self._uow(caller) as uow:
+            if idempotency is not None:
+                stored = await uow.idempotency.claim(
+                    idempotency.request_id,
+                    idempotency.method,
+                    idempotency.fingerprint,
+                    self._clock.now(),
+                )
+                if stored is not None:
+                    return decode(stored)
+            result = await work(uow)
+            if idempotency is not None:
+                await uow.idempotency.complete(idempotency.request_id, result.as_record())
+            await uow.commit()
+            return result
+
+    # Tickets
+
+    async def create_ticket(
+        self, caller: Principal, new: NewTicket, idempotency: Idempotency | None = None
+    ) -> Ticket:
+        contact = None
+        if not new.customer_id:
+            if new.contact is None:
+                raise InvalidArgument.single(
+                    "ticket.customer", "give ticket.customer or the customer's contact details"
+                )
+            with field_prefix("customer"):
+                contact = normalize_contact(new.contact, caller.tenant.default_phone_region)
+
+        async def work(uow: UnitOfWork) -> Ticket:
+            if contact is not None:
+                assert new.contact is not None
+                with field_prefix("customer"):
+                    customer = await self._match_customer(
+                        uow, caller, contact, new.contact.display_name, idempotency
+                    )
+            else:
+                found = await uow.customers.get(new.customer_id)
+                if found is None:
+                    raise NotFound("customer", f"customers/{new.customer_id}")
+                customer = found
+            if new.conversation is not None:
+                live = await uow.tickets.find_live_by_conversation(new.conversation)
+                if live is not None:
+                    raise ConversationHasTicket(live.name)
+            now = self._clock.now()
+            number = await uow.tickets.allocate_number(now.year)
+            with field_prefix("ticket"):
+                ticket, change = Ticket.open(
+                    id=str(uuid.uuid4()),
+                    number=number,
+                    subject=new.subject,
+                    description=new.description,
+                    priority=new.priority,
+                    customer_id=customer.id,
+                    conversation=new.conversation,
+                    labels=new.labels,
+                    now=now,
+                )
+            await uow.tickets.add(ticket)
+            uow.record(self._event(caller, change, ticket=ticket, idempotency=idempotency))
+            return ticket
+
+        return await self._idempotent(caller, idempotency, Ticket.from_record, work)
+
+    async def _match_customer(
+        self,
+        uow: UnitOfWork,
+        caller: Principal,
+        contact: Contact,
+        display_name: str,
+        idempotency: Idempotency | None,
+    ) -> Customer:
+        now = self._clock.now()
+        existing = await uow.customers.find_by_contact(contact)
+        if existing is None:
+            customer, change = Customer.register(
+                id=str(uuid.uuid4()), display_name=display_name, contact=contact, now=now
+            )
+            if await uow.customers.add_if_absent(customer):
+                uow.record(self._event(caller, change, customer=customer, idempotency=idempotency))
+                return customer
+            # A concurrent request registered one of these identifiers first: use theirs.
+            existing = await uow.customers.find_by_contact(contact)
+            assert existing is not None, "insert conflicted but no customer matches"
+        await self._fill_in(uow, caller, existing, contact, idempotency)
+        return existing
+
+    async def _fill_in(
+        self,
+        uow: UnitOfWork,
+        caller: Principal,
+        customer: Customer,
+        contact: Contact,
+        idempotency: Idempotency | None,
+    ) -> None:
+        """Learn identifiers the customer lacked, unless another customer already has them."""
+        for candidate in (
+            Contact(email=contact.email),
+            Contact(phone_number=contact.phone_number),
+            Contact(chatwoot_contact_id=contact.chatwoot_contact_id),
+        ):
+            if candidate.is_empty or await uow.customers.find_by_contact(candidate):
+                continue
+            locked = await uow.customers.get(customer.id, for_update=True)
+            assert locked is not None
+            change = locked.fill_in(candidate, self._clock.now())
+            if change is None:
+                continue
+            await uow.customers.save(locked)
+            uow.record(self._event(caller, change, customer=locked, idempotency=idempotency))
+            customer.contact, customer.version = locked.contact, locked.version
+
+    async def get_ticket(self, caller: Principal, number: TicketNumber) -> Ticket:
+        async with self._uow(caller) as uow:
+            return await _load_ticket(uow, number)
+
+    async def list_tickets(
+        self, caller: Principal, where: TicketFilter, *, after: PageKey | None, limit: int
+    ) -> list[Ticket]:
+        async with self._uow(caller) as uow:
+            return await uow.tickets.list(where, after=after, limit=limit)
+
+    async def _mutate_ticket(
+        self,
+        caller: Principal,
+        number: TicketNumber,
+        etag: str,
+        idempotency: Idempotency | None,
+        apply: Callable[[Ticket], Change | None],
+        reason: str = "",
+    ) -> Ticket:
+        async def work(uow: UnitOfWork) -> Ticket:
+            ticket = await _load_ticket(uow, number, for_update=True)
+            check_etag(etag, ticket.version)
+            change = apply(ticket)
+            if change is not None:
+                await uow.tickets.save(ticket)
+                uow.record(
+                    self._event(
+                        caller, change, ticket=ticket, reason=reason, idempotency=idempotency
+                    )
+                )
+            return ticket
+
+        return await self._idempotent(caller, idempotency, Ticket.from_record, work)
+
+    async def update_ticket(
+        self,
+        caller: Principal,
+        number: TicketNumber,
+        *,
+        etag: str,
+        subject: str | None,
+        description: str | None,
+        labels: list[str] | None,
+        idempotency: Idempotency | None = None,
+    ) -> Ticket:
+        now = self._clock.now()
+        return await self._mutate_ticket(
+            caller,
+            number,
+            etag,
+            idempotency,
+            lambda t: t.edit(now, subject=subject, description=description, labels=labels),
+        )
+
+    async def change_status(
+        self,
+        caller: Principal,
+        number: TicketNumber,
+        target: Status,
+        *,
+        etag: str = "",
+        reason: str = "",
+        idempotency: Idempotency | None = None,
+    ) -> Ticket:
+        now = self._clock.now()
+        return await self._mutate_ticket(
+            caller, number, etag, idempotency, lambda t: t.change_status(target, now), reason
+        )
+
+    async def reopen(
+        self,
+        caller: Principal,
+        number: TicketNumber,
+        *,
+        etag: str = "",
+        reason: str = "",
+        idempotency: Idempotency | None = None,
+    ) -> Ticket:
+        now = self._clock.now()
+        return await self._mutate_ticket(
+            caller, number, etag, idempotency, lambda t: t.reopen(now), reason
+        )
+
+    async def assign(
+        self,
+        caller: Principal,
+        number: TicketNumber,
+        assignee_id: str,
+        *,
+        etag: str = "",
+        reason: str = "",
+        idempotency: Idempotency | None = None,
+    ) -> Ticket:
+        now = self._clock.now()
+        return await self._mutate_ticket(
+            caller, number, etag, idempotency, lambda t: t.assign(assignee_id, now), reason
+        )
+
+    async def set_priority(
+        self,
+        caller: Principal,
+        number: TicketNumber,
+        priority: Priority,
+        *,
+        etag: str = "",
+        reason: str = "",
+        idempotency: Idempotency | None = None,
+    ) -> Ticket:
+        now = self._clock.now()
+        return await self._mutate_ticket(
+            caller, number, etag, idempotency, lambda t: t.set_priority(priority, now), reason
+        )
+
+    async def delete_ticket(
+        self,
+        caller: Principal,
+        number: TicketNumber,
+        *,
+        etag: str = "",
+        reason: str = "",
+        idempotency: Idempotency | None = None,
+    ) -> Ticket:
+        now = self._clock.now()
+        return await self._mutate_ticket(
+            caller, number, etag, idempotency, lambda t: t.delete(now), reason
+        )
+
+    # Customers
+
+    async def create_customer(
+        self, caller: Principal, raw: ContactInput, idempotency: Idempotency | None = None
+    ) -> Customer:
+        contact = normalize_contact(raw, caller.tenant.default_phone_region)
+
+        async def work(uow: UnitOfWork) -> Customer:
+            customer, change = Customer.register(
+                id=str(uuid.uuid4()),
+                display_name=raw.display_name,
+                contact=contact,
+                now=self._clock.now(),
+            )
+            if not await uow.customers.add_if_absent(customer):
+                raise ContactTaken()
+            uow.record(self._event(caller, change, customer=customer, idempotency=idempotency))
+            return customer
+
+        return await self._idempotent(caller, idempotency, Customer.from_record, work)
+
+    async def get_customer(self, caller: Principal, customer_id: str) -> Customer:
+        async with self._uow(caller) as uow:
+            customer = await uow.customers.get(customer_id)
+        if customer is None:
+            raise NotFound("customer", f"customers/{customer_id}")
+        return customer
+
+    async def list_customers(
+        self,
+        caller: Principal,
+        *,
+        email: str,
+        phone_number: str,
+        after: PageKey | None,
+        limit: int,
+    ) -> list[Customer]:
+        where = CustomerFilter(
+            email=normalize_email(email),
+            phone_number=normalize_phone(phone_number, region=caller.tenant.default_phone_region),
+        )
+        async with self._uow(caller) as uow:
+            return await uow.customers.list(where, after=after, limit=limit)
+
+    async def update_customer(
+        self,
+        caller: Principal,
+        customer_id: str,
+        *,
+        etag: str,
+        display_name: str | None,
+        contact: dict[str, Any],
+        idempotency: Idempotency | None = None,
+    ) -> Customer:
+        """`contact` holds only the identifiers to change (raw values; '' or 0 clears)."""
+        region = caller.tenant.default_phone_region
+        cleaned: dict[str, Any] = {}
+        if "email" in contact:
+            cleaned["email"] = normalize_email(contact["email"])
+        if "phone_number" in contact:
+            cleaned["phone_number"] = normalize_phone(contact["phone_number"], region=region)
+        if "chatwoot_contact_id" in contact:
+            if contact["chatwoot_contact_id"] < 0:
+                raise InvalidArgument.single("chatwoot_contact_id", "must not be negative")
+            cleaned["chatwoot_contact_id"] = contact["chatwoot_contact_id"] or None
+
+        async def work(uow: UnitOfWork) -> Customer:
+            customer = await uow.customers.get(customer_id, for_update=True)
+            if customer is None:
+                raise NotFound("customer", f"customers/{customer_id}")
+            check_etag(etag, customer.version)
+            new_contact = Contact(**{**customer.contact.__dict__, **cleaned})
+            change = customer.update(
+                self._clock.now(), display_name=display_name, contact=new_contact
+            )
+            if change is not None:
+                await uow.customers.save(customer)
+                uow.record(self._event(caller, change, customer=customer, idempotency=idempotency))
+            return customer
+
+        return await self._idempotent(caller, idempotency, Customer.from_record, work)
+
+    # Audit log
+
+    async def list_events(
+        self, caller: Principal, *, after_cursor: int, limit: int, ticket: TicketNumber | None
+    ) -> tuple[list[StoredEvent], int]:
+        async with self._uow(caller) as uow:
+            ticket_id = None
+            if ticket is not None:
+                ticket_id = (await _load_ticket(uow, ticket)).id
+            head = await uow.events.head()
+            events = await uow.events.read(
+                after_cursor=after_cursor, limit=limit, ticket_id=ticket_id
+            )
+            return events, head
+
+
+async def _load_ticket(
+    uow: UnitOfWork, number: TicketNumber, *, for_update: bool = False
+) -> Ticket:
+    ticket = await uow.tickets.get(number, for_update=for_update)
+    if ticket is None:
+        raise NotFound("ticket", number.resource_name)
+    return ticket

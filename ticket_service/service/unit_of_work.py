@@ -1,0 +1,64 @@
+"""One transaction per use case, scoped to one tenant.
+
+Repositories share the transaction's connection. Audit events recorded during the unit
+of work get their cursors and are written at commit, in the same transaction.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ticket_service.adapters.repository import (
+    CustomerRepository,
+    EventLog,
+    IdempotencyStore,
+    PendingEvent,
+    TicketRepository,
+)
+
+
+class UnitOfWork:
+    tickets: TicketRepository
+    customers: CustomerRepository
+    events: EventLog
+    idempotency: IdempotencyStore
+
+    def __init__(self, engine: AsyncEngine, tenant_id: str) -> None:
+        self._engine = engine
+        self._tenant = tenant_id
+        self._conn: AsyncConnection | None = None
+        self._pending: list[PendingEvent] = []
+
+    async def __aenter__(self) -> Self:
+        self._conn = await self._engine.connect()
+        await self._conn.begin()
+        self.tickets = TicketRepository(self._conn, self._tenant)
+        self.customers = CustomerRepository(self._conn, self._tenant)
+        self.events = EventLog(self._conn, self._tenant)
+        self.idempotency = IdempotencyStore(self._conn, self._tenant)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        assert self._conn is not None
+        try:
+            if self._conn.in_transaction():
+                await self._conn.rollback()
+        finally:
+            await self._conn.close()
+
+    def record(self, event: PendingEvent) -> None:
+        self._pending.append(event)
+
+    async def commit(self) -> None:
+        assert self._conn is not None
+        await self.events.append(self._pending)
+        self._pending.clear()
+        await self._conn.commit()
