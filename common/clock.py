@@ -18,15 +18,18 @@ class SystemClock:
 
 
 class ManualClock:
-    """A clock that moves only when told to."""
+    """A clock that moves only when told to, or by `step` after each reading."""
 
-    def __init__(self, start: datetime) -> None:
+    def __init__(self, start: datetime, *, step: timedelta = timedelta(0)) -> None:
         if start.tzinfo is None:
             raise ValueError("ManualClock needs a timezone-aware start")
         self._now = start.astimezone(UTC)
+        self._step = step
 
     def now(self) -> datetime:
-        return self._now
+        now = self._now
+        self._now += self._step
+        return now
 
     def set(self, when: datetime) -> None:
         self._now = when.astimezone(UTC)
