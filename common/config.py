@@ -162,9 +162,13 @@ def parse_tenants(raw: dict[str, Any]) -> TenantsConfig:
 def load_tenants(path: str | Path) -> TenantsConfig:
     file = Path(path)
     try:
-        raw = tomllib.loads(file.read_text())
+        raw = tomllib.loads(file.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"tenants file {file} does not exist") from None
+    except OSError as error:
+        raise ConfigError(f"tenants file {file} cannot be read: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"tenants file {file} is not UTF-8 (TOML must be)") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"tenants file {file} is not valid TOML: {error}") from None
     return parse_tenants(raw)

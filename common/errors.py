@@ -23,6 +23,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 
+def excerpt(value: str, limit: int = 40) -> str:
+    """A value quoted for an error message, cut short: errors travel in trailing metadata,
+    and echoing a huge bad value back would overflow it (RESOURCE_EXHAUSTED)."""
+    shown = value if len(value) <= limit else f"{value[:limit]}…"
+    return repr(shown)
+
+
 @dataclass(frozen=True)
 class FieldViolation:
     """One bad field: `field` is a dotted path such as `ticket.customer.email`."""

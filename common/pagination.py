@@ -16,6 +16,8 @@ from common.errors import InvalidArgument
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
+# Real tokens are about 120 characters; anything far longer was not issued by us.
+MAX_TOKEN = 512
 
 
 def page_size(
@@ -44,12 +46,17 @@ class PageToken:
     def decode(cls, token: str, *, filters: str) -> PageToken | None:
         if not token:
             return None
+        invalid = InvalidArgument.single("page_token", "is not a token this API issued")
+        if len(token) > MAX_TOKEN:
+            raise invalid
         try:
             padded = token + "=" * (-len(token) % 4)
             create_time, row_id, token_filters = json.loads(base64.urlsafe_b64decode(padded))
             decoded = cls(datetime.fromisoformat(create_time), str(row_id), str(token_filters))
-        except (ValueError, TypeError):
-            raise InvalidArgument.single("page_token", "is not a token this API issued") from None
+        except (ValueError, TypeError, RecursionError):
+            raise invalid from None
+        if decoded.create_time.tzinfo is None:
+            raise invalid
         if decoded.filters != filters:
             raise InvalidArgument.single(
                 "page_token", "was issued for different filters; start again without it"

@@ -74,7 +74,8 @@ def to_status(error: errors.ServiceError, *, domain: str) -> grpc.Status:
             )
         )
     proto = status_pb2.Status(code=code.value[0], message=error.message, details=details)
-    return rpc_status.to_status(proto)
+    status: grpc.Status = rpc_status.to_status(proto)
+    return status
 
 
 def internal_status(*, domain: str) -> grpc.Status:
@@ -82,7 +83,8 @@ def internal_status(*, domain: str) -> grpc.Status:
     proto = status_pb2.Status(
         code=code_pb2.INTERNAL, message="internal error", details=[_pack(info)]
     )
-    return rpc_status.to_status(proto)
+    status: grpc.Status = rpc_status.to_status(proto)
+    return status
 
 
 class _Context(Protocol):

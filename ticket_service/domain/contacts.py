@@ -6,7 +6,7 @@ import re
 
 import phonenumbers
 
-from common.errors import InvalidArgument
+from common.errors import InvalidArgument, excerpt
 
 MAX_EMAIL = 254
 # Deliberately loose: one @, a non-empty local part, a dotted domain, no spaces. Deliverability
@@ -22,7 +22,7 @@ def normalize_email(raw: str, *, field: str = "email") -> str | None:
     if len(email) > MAX_EMAIL:
         raise InvalidArgument.single(field, f"must be at most {MAX_EMAIL} characters")
     if not _EMAIL.match(email):
-        raise InvalidArgument.single(field, f"{raw!r} is not an email address")
+        raise InvalidArgument.single(field, f"{excerpt(raw)} is not an email address")
     return email
 
 
@@ -33,7 +33,7 @@ def normalize_phone(raw: str, *, region: str, field: str = "phone_number") -> st
     try:
         parsed = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:
-        raise InvalidArgument.single(field, f"{raw!r} is not a phone number") from None
+        raise InvalidArgument.single(field, f"{excerpt(raw)} is not a phone number") from None
     if not phonenumbers.is_valid_number(parsed):
-        raise InvalidArgument.single(field, f"{raw!r} is not a valid phone number")
+        raise InvalidArgument.single(field, f"{excerpt(raw)} is not a valid phone number")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)

@@ -74,6 +74,12 @@ class TicketDeleted(FailedPrecondition):
     reason = "TICKET_DELETED"
 
 
+class TicketClosed(FailedPrecondition):
+    """A closed ticket is final: no edits, no reassignment, no new priority."""
+
+    reason = "TICKET_CLOSED"
+
+
 class ConversationHasTicket(AlreadyExists):
     reason = "CONVERSATION_HAS_TICKET"
 
@@ -105,6 +111,13 @@ def _iso(value: datetime | None) -> str | None:
 
 def _from_iso(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+def _required_time(record: dict[str, Any], key: str) -> datetime:
+    value = _from_iso(record[key])
+    if value is None:
+        raise ValueError(f"record has no {key}")
+    return value
 
 
 def clean_subject(subject: str, violations: Violations) -> str:
@@ -190,15 +203,19 @@ class Ticket:
         violations.raise_if_any()
         return ticket, Change(EventType.TICKET_CREATED, {}, ticket.as_record())
 
-    def _mutable(self) -> None:
+    def _mutable(self, *, closed_ok: bool = False) -> None:
         if self.delete_time is not None:
             raise TicketDeleted(f"ticket {self.number} is deleted", number=str(self.number))
+        if self.status is Status.CLOSED and not closed_ok:
+            raise TicketClosed(f"ticket {self.number} is closed", number=str(self.number))
 
     def _changed(self, now: datetime, kind: EventType, before: dict[str, Any]) -> Change:
+        """Finish a change: bump the version and describe exactly the fields that moved."""
         self.version += 1
         self.update_time = now
         after = self.as_record()
-        return Change(kind, before, {key: after[key] for key in before})
+        moved = [key for key in before if before[key] != after[key]]
+        return Change(kind, {k: before[k] for k in moved}, {k: after[k] for k in moved})
 
     def edit(
         self,
@@ -227,7 +244,7 @@ class Ticket:
         return self._changed(now, EventType.TICKET_UPDATED, before)
 
     def change_status(self, target: Status, now: datetime) -> Change | None:
-        self._mutable()
+        self._mutable(closed_ok=True)
         if target == self.status:
             return None
         if target not in ALLOWED_TRANSITIONS[self.status]:
@@ -251,8 +268,8 @@ class Ticket:
         return self._changed(now, EventType.STATUS_CHANGED, before)
 
     def reopen(self, now: datetime) -> Change | None:
+        self._mutable(closed_ok=True)
         if self.status is Status.OPEN:
-            self._mutable()
             return None
         if self.status is not Status.RESOLVED:
             raise InvalidTransition(
@@ -284,7 +301,7 @@ class Ticket:
         return self._changed(now, EventType.PRIORITY_CHANGED, before)
 
     def delete(self, now: datetime) -> Change:
-        self._mutable()
+        self._mutable(closed_ok=True)
         before = {"delete_time": None}
         self.delete_time = now
         return self._changed(now, EventType.TICKET_DELETED, before)
@@ -322,9 +339,6 @@ class Ticket:
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Ticket:
         conversation = record["conversation"]
-        create_time = _from_iso(record["create_time"])
-        update_time = _from_iso(record["update_time"])
-        assert create_time is not None and update_time is not None
         return cls(
             id=record["uid"],
             number=TicketNumber.parse(record["number"]),
@@ -337,8 +351,8 @@ class Ticket:
             conversation=ConversationLink(**conversation) if conversation else None,
             labels=tuple(record["labels"]),
             version=record["version"],
-            create_time=create_time,
-            update_time=update_time,
+            create_time=_required_time(record, "create_time"),
+            update_time=_required_time(record, "update_time"),
             resolve_time=_from_iso(record["resolve_time"]),
             close_time=_from_iso(record["close_time"]),
             delete_time=_from_iso(record["delete_time"]),
@@ -437,9 +451,6 @@ class Customer:
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Customer:
-        create_time = _from_iso(record["create_time"])
-        update_time = _from_iso(record["update_time"])
-        assert create_time is not None and update_time is not None
         return cls(
             id=record["name"].removeprefix("customers/"),
             display_name=record["display_name"],
@@ -449,8 +460,8 @@ class Customer:
                 chatwoot_contact_id=record["chatwoot_contact_id"] or None,
             ),
             version=record["version"],
-            create_time=create_time,
-            update_time=update_time,
+            create_time=_required_time(record, "create_time"),
+            update_time=_required_time(record, "update_time"),
         )
 
 

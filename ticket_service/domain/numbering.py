@@ -9,10 +9,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from common.errors import InvalidArgument
+from common.errors import InvalidArgument, excerpt
 
 PREFIX = "TKT"
-_NAME = re.compile(r"^tickets/tkt-(\d{4})-(\d{5,})$", re.IGNORECASE)
+# ASCII digits only, and at most 12 of them: far beyond any real year's volume, well inside
+# a BIGINT.
+_NAME = re.compile(r"^tickets/tkt-([0-9]{4})-([0-9]{5,12})$", re.IGNORECASE)
 
 
 @dataclass(frozen=True, order=True)
@@ -29,10 +31,10 @@ class TicketNumber:
 
     @classmethod
     def from_resource_name(cls, name: str, *, field: str = "name") -> TicketNumber:
-        match = _NAME.match(name.strip())
+        match = _NAME.match(name)
         if match is None:
             raise InvalidArgument.single(
-                field, f"{name!r} is not a ticket name like 'tickets/tkt-2026-00042'"
+                field, f"{excerpt(name)} is not a ticket name like 'tickets/tkt-2026-00042'"
             )
         return cls(int(match.group(1)), int(match.group(2)))
 

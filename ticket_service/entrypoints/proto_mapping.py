@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from google.protobuf import message, struct_pb2, timestamp_pb2
 
-from common.errors import InvalidArgument
+from common.errors import InvalidArgument, excerpt
 from ticket_service.adapters.repository import StoredEvent
 from ticket_service.domain.model import ConversationLink, Customer, Priority, Status, Ticket
 from ticket_service.service.tickets import etag_of
@@ -63,7 +63,7 @@ def customer_id_from_name(name: str, *, field: str = "name") -> str:
         return str(uuid.UUID(name.removeprefix(prefix)))
     except ValueError:
         raise InvalidArgument.single(
-            field, f"{name!r} is not a customer name like 'customers/<uuid>'"
+            field, f"{excerpt(name)} is not a customer name like 'customers/<uuid>'"
         ) from None
 
 
