@@ -114,7 +114,7 @@ def database_url(request: pytest.FixtureRequest) -> str:
 async def _empty_tables(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         for table in reversed(metadata.sorted_tables):
-            await conn.execute(text(f"DELETE FROM {table.name}"))  # noqa: S608
+            await conn.execute(text(f"DELETE FROM {table.name}"))
 
 
 @pytest.fixture
@@ -147,7 +147,7 @@ async def channel(ticket_app: bootstrap.TicketApp) -> AsyncIterator[grpc.aio.Cha
 
 
 @pytest.fixture
-def stub(channel: grpc.aio.Channel) -> ticket_service_pb2_grpc.TicketServiceStub:
+def stub(channel: grpc.aio.Channel) -> ticket_service_pb2_grpc.TicketServiceAsyncStub:
     return ticket_service_pb2_grpc.TicketServiceStub(channel)
 
 
