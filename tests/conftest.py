@@ -36,6 +36,8 @@ BACKENDS = [b for b in os.environ.get("TEST_BACKENDS", "sqlite,postgresql").spli
 ACME_TOKEN = "acme-api-token-0123456789"
 ACME_GATEWAY_TOKEN = "acme-gateway-token-0123456789"
 GLOBEX_TOKEN = "globex-api-token-0123456789"
+ACME_INTEGRATION = "acme-chatwoot"
+ACME_WEBHOOK_SECRET = "acme-webhook-secret-0123456789"
 START = datetime(2026, 6, 17, 10, 0, tzinfo=UTC)
 
 
@@ -49,6 +51,16 @@ def tenants_config() -> TenantsConfig:
                     "api_tokens": [
                         {"principal": "tester", "token": ACME_TOKEN},
                         {"principal": "gateway", "source": "chatwoot", "token": ACME_GATEWAY_TOKEN},
+                    ],
+                    # The sample payloads in shared/chatwoot/payloads are from account 3.
+                    "chatwoot": [
+                        {
+                            "name": ACME_INTEGRATION,
+                            "base_url": "http://127.0.0.1:9",
+                            "account_id": 3,
+                            "api_access_token": "acme-chatwoot-access-token",
+                            "webhook_secret": ACME_WEBHOOK_SECRET,
+                        }
                     ],
                 },
                 {

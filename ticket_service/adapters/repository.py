@@ -101,6 +101,15 @@ class TicketRepository:
         row = (await self._conn.execute(query)).first()
         return None if row is None else _ticket(row)
 
+    async def get_by_id(self, ticket_id: str, *, for_update: bool = False) -> Ticket | None:
+        query = select(tickets).where(
+            tickets.c.tenant_id == self._tenant, tickets.c.id == ticket_id
+        )
+        if for_update:
+            query = query.with_for_update()
+        row = (await self._conn.execute(query)).first()
+        return None if row is None else _ticket(row)
+
     async def find_live_by_conversation(self, link: ConversationLink) -> Ticket | None:
         row = (
             await self._conn.execute(
@@ -124,15 +133,17 @@ class TicketRepository:
                 raise ConversationHasTicket() from None
             raise
 
-    async def save(self, ticket: Ticket) -> None:
-        """Write a mutated ticket; its version was bumped by exactly one."""
+    async def save(self, ticket: Ticket, *, previous_version: int | None = None) -> None:
+        """Write a mutated ticket; by default its version was bumped by exactly one."""
+        if previous_version is None:
+            previous_version = ticket.version - 1
         values = _ticket_row(self._tenant, ticket)
         result = await self._conn.execute(
             update(tickets)
             .where(
                 tickets.c.tenant_id == self._tenant,
                 tickets.c.id == ticket.id,
-                tickets.c.version == ticket.version - 1,
+                tickets.c.version == previous_version,
             )
             .values(values)
         )
@@ -187,6 +198,8 @@ def _ticket_row(tenant_id: str, ticket: Ticket) -> dict[str, Any]:
         "resolve_time": ticket.resolve_time,
         "close_time": ticket.close_time,
         "delete_time": ticket.delete_time,
+        "snoozed": ticket.snoozed,
+        "snooze_end_time": ticket.snooze_end_time,
     }
 
 
@@ -215,6 +228,8 @@ def _ticket(row: Row[Any]) -> Ticket:
         resolve_time=row.resolve_time,
         close_time=row.close_time,
         delete_time=row.delete_time,
+        snoozed=row.snoozed,
+        snooze_end_time=row.snooze_end_time,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     ForeignKeyConstraint,
     Index,
@@ -99,6 +100,8 @@ tickets = Table(
     Column("resolve_time", UtcDateTime),
     Column("close_time", UtcDateTime),
     Column("delete_time", UtcDateTime),
+    Column("snoozed", Boolean, nullable=False, server_default=text("false")),
+    Column("snooze_end_time", UtcDateTime),
     PrimaryKeyConstraint("tenant_id", "id"),
     UniqueConstraint("tenant_id", "number_year", "number_sequence"),
     ForeignKeyConstraint(["tenant_id", "customer_id"], ["customers.tenant_id", "customers.id"]),
@@ -155,4 +158,68 @@ idempotency_keys = Table(
     Column("create_time", UtcDateTime, nullable=False),
     PrimaryKeyConstraint("tenant_id", "request_id"),
     Index(None, "create_time"),
+)
+
+# Chatwoot intake. A delivery claims its delivery key and its content key in the same
+# transaction as its effects; a second delivery with either key changes nothing.
+chatwoot_deliveries = Table(
+    "chatwoot_deliveries",
+    metadata,
+    Column("tenant_id", String(63), nullable=False),
+    Column("dedupe_key", String(160), nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "dedupe_key"),
+    Index(None, "create_time"),
+)
+
+# One row per Chatwoot conversation we have heard of. Its row lock serialises deliveries
+# of one conversation, and `state_time_us` (Chatwoot's updated_at of the newest state
+# applied) keeps an older state arriving late from undoing a newer one.
+chatwoot_conversations = Table(
+    "chatwoot_conversations",
+    metadata,
+    Column("tenant_id", String(63), nullable=False),
+    Column("account_id", BigInteger, nullable=False),
+    Column("conversation_id", BigInteger, nullable=False),
+    Column("state_time_us", BigInteger, nullable=False),
+    Column("ticket_id", String(36)),
+    Column("create_time", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "account_id", "conversation_id"),
+)
+
+# The conversation history, one row per Chatwoot message.
+conversation_messages = Table(
+    "conversation_messages",
+    metadata,
+    Column("tenant_id", String(63), nullable=False),
+    Column("account_id", BigInteger, nullable=False),
+    Column("chatwoot_message_id", BigInteger, nullable=False),
+    Column("conversation_id", BigInteger, nullable=False),
+    Column("ticket_id", String(36)),
+    Column("direction", String(16), nullable=False),
+    Column("private", Boolean, nullable=False),
+    Column("sender_type", String(32), nullable=False),
+    Column("sender_id", BigInteger, nullable=False),
+    Column("sender_name", String(255), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("content_type", String(32), nullable=False),
+    Column("attachment_count", Integer, nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+    Column("delete_time", UtcDateTime),
+    PrimaryKeyConstraint("tenant_id", "account_id", "chatwoot_message_id"),
+    Index(None, "tenant_id", "ticket_id", "create_time", "chatwoot_message_id"),
+)
+
+# Values we wrote (or are about to write) to a Chatwoot conversation. The webhook that
+# echoes one back is recognised by it and not applied a second time.
+chatwoot_echoes = Table(
+    "chatwoot_echoes",
+    metadata,
+    Column("tenant_id", String(63), nullable=False),
+    Column("account_id", BigInteger, nullable=False),
+    Column("conversation_id", BigInteger, nullable=False),
+    Column("attribute", String(32), nullable=False),
+    Column("value", String(255), nullable=False),
+    Column("expire_time", UtcDateTime, nullable=False),
+    Index(None, "tenant_id", "account_id", "conversation_id", "attribute"),
 )

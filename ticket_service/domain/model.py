@@ -55,6 +55,8 @@ class EventType(StrEnum):
     TICKET_DELETED = "ticket_deleted"
     CUSTOMER_CREATED = "customer_created"
     CUSTOMER_UPDATED = "customer_updated"
+    MESSAGE_ADDED = "message_added"
+    SNOOZE_CHANGED = "snooze_changed"
 
 
 @dataclass(frozen=True)
@@ -164,10 +166,17 @@ class Ticket:
     resolve_time: datetime | None = None
     close_time: datetime | None = None
     delete_time: datetime | None = None
+    snoozed: bool = False
+    snooze_end_time: datetime | None = None
 
     @property
     def name(self) -> str:
         return self.number.resource_name
+
+    @property
+    def is_live(self) -> bool:
+        """Still linked for sync: not closed, not deleted."""
+        return self.delete_time is None and self.status is not Status.CLOSED
 
     @property
     def customer_name(self) -> str:
@@ -253,6 +262,21 @@ class Ticket:
                 current=self.status.name,
                 requested=target.name,
             )
+        return self._move(target, now)
+
+    def follow_chatwoot(self, target: Status, now: datetime) -> Change | None:
+        """Move to the status Chatwoot's conversation shows.
+
+        Chatwoot's own transitions are looser than our API's (a resolved conversation can
+        go straight to pending), and Chatwoot is where they happened: only deleted and
+        closed tickets refuse.
+        """
+        self._mutable(closed_ok=True)
+        if target == self.status or self.status is Status.CLOSED:
+            return None
+        return self._move(target, now)
+
+    def _move(self, target: Status, now: datetime) -> Change:
         before = {
             k: v
             for k, v in self.as_record().items()
@@ -291,6 +315,16 @@ class Ticket:
         before = {"assignee_id": self.assignee_id}
         self.assignee_id = assignee_id
         return self._changed(now, EventType.ASSIGNEE_CHANGED, before)
+
+    def snooze(self, snoozed: bool, until: datetime | None, now: datetime) -> Change | None:
+        """Record Chatwoot's snooze; `until` None with `snoozed` means until the next reply."""
+        self._mutable()
+        until = until if snoozed else None
+        if (snoozed, until) == (self.snoozed, self.snooze_end_time):
+            return None
+        before = {"snoozed": self.snoozed, "snooze_end_time": _iso(self.snooze_end_time)}
+        self.snoozed, self.snooze_end_time = snoozed, until
+        return self._changed(now, EventType.SNOOZE_CHANGED, before)
 
     def set_priority(self, priority: Priority, now: datetime) -> Change | None:
         self._mutable()
@@ -334,6 +368,8 @@ class Ticket:
             "resolve_time": _iso(self.resolve_time),
             "close_time": _iso(self.close_time),
             "delete_time": _iso(self.delete_time),
+            "snoozed": self.snoozed,
+            "snooze_end_time": _iso(self.snooze_end_time),
         }
 
     @classmethod
@@ -356,6 +392,9 @@ class Ticket:
             resolve_time=_from_iso(record["resolve_time"]),
             close_time=_from_iso(record["close_time"]),
             delete_time=_from_iso(record["delete_time"]),
+            # Responses stored before snoozing existed lack these keys.
+            snoozed=record.get("snoozed", False),
+            snooze_end_time=_from_iso(record.get("snooze_end_time")),
         )
 
 

@@ -19,6 +19,7 @@ from common.pagination import PageToken, filter_fingerprint, page_size
 from ticket_service.adapters.repository import TicketFilter
 from ticket_service.domain.numbering import TicketNumber
 from ticket_service.entrypoints import proto_mapping as mapping
+from ticket_service.service.chatwoot_intake import ChatwootIntake
 from ticket_service.service.tickets import ContactInput, Idempotency, NewTicket, TicketService
 from ticketing.ticket.v1 import (
     customer_pb2,
@@ -87,6 +88,7 @@ def _ticket_number(name: str) -> TicketNumber:
 class TicketServicer(ticket_service_pb2_grpc.TicketServiceServicer):
     def __init__(self, service: TicketService) -> None:
         self._service = service
+        self._intake = ChatwootIntake(service)
 
     async def CreateTicket(
         self, request: ticket_service_pb2.CreateTicketRequest, context: Context
@@ -328,6 +330,38 @@ class TicketServicer(ticket_service_pb2_grpc.TicketServiceServicer):
         )
         return ticket_service_pb2.ListTicketEventsResponse(
             events=[mapping.event_to_proto(e) for e in events], head_cursor=head
+        )
+
+    async def ApplyChatwootDelivery(
+        self, request: ticket_service_pb2.ApplyChatwootDeliveryRequest, context: Context
+    ) -> ticket_service_pb2.ApplyChatwootDeliveryResponse:
+        result = await self._intake.apply(current_principal(), mapping.delivery_from_proto(request))
+        return ticket_service_pb2.ApplyChatwootDeliveryResponse(
+            outcome=ticket_service_pb2.DeliveryOutcome.Value(
+                f"DELIVERY_OUTCOME_{result.outcome.name}"
+            ),
+            ticket=result.ticket_name,
+            effects=result.effects,
+        )
+
+    async def ListTicketMessages(
+        self, request: ticket_service_pb2.ListTicketMessagesRequest, context: Context
+    ) -> ticket_service_pb2.ListTicketMessagesResponse:
+        number = TicketNumber.from_resource_name(request.parent, field="parent")
+        limit = page_size(request.page_size)
+        filters = filter_fingerprint("messages", request.parent)
+        token = PageToken.decode(request.page_token, filters=filters)
+        after = (token.create_time, int(token.id)) if token else None
+        ticket, stored = await self._service.list_messages(
+            current_principal(), number, after=after, limit=limit + 1
+        )
+        next_token = ""
+        if len(stored) > limit:
+            last = stored[limit - 1].message
+            next_token = PageToken(last.create_time, str(last.id), filters).encode()
+        return ticket_service_pb2.ListTicketMessagesResponse(
+            messages=[mapping.message_to_proto(m, ticket.name) for m in stored[:limit]],
+            next_page_token=next_token,
         )
 
 

@@ -4,17 +4,34 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
 from google.protobuf import message, struct_pb2, timestamp_pb2
 
 from common.errors import InvalidArgument, excerpt
+from ticket_service.adapters.chatwoot_store import StoredMessage
 from ticket_service.adapters.repository import StoredEvent
+from ticket_service.domain.chatwoot import (
+    ChatwootContact,
+    ChatwootMessage,
+    ChatwootStatus,
+    ConversationState,
+    MessageDirection,
+    SenderType,
+)
 from ticket_service.domain.model import ConversationLink, Customer, Priority, Status, Ticket
+from ticket_service.service.chatwoot_intake import Delivery, EventKind
 from ticket_service.service.tickets import etag_of
-from ticketing.ticket.v1 import customer_pb2, enums_pb2, ticket_event_pb2, ticket_pb2
+from ticketing.ticket.v1 import (
+    chatwoot_pb2,
+    customer_pb2,
+    enums_pb2,
+    ticket_event_pb2,
+    ticket_pb2,
+    ticket_service_pb2,
+)
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -107,6 +124,8 @@ def ticket_to_proto(ticket: Ticket) -> ticket_pb2.Ticket:
         close_time=_timestamp(ticket.close_time),
         delete_time=_timestamp(ticket.delete_time),
         etag=etag_of(ticket.version),
+        snooze_end_time=_timestamp(ticket.snooze_end_time),
+        snoozed=ticket.snoozed,
     )
 
 
@@ -152,3 +171,152 @@ def fingerprint(request: message.Message) -> bytes:
     copy.CopyFrom(request)
     copy.ClearField("request_id")
     return hashlib.sha256(copy.SerializeToString(deterministic=True)).digest()
+
+
+# Chatwoot deliveries
+
+
+def _optional_enum(number: int, enum: type, prefix: str, domain: type[E], field: str) -> E | None:
+    return None if number == 0 else _from_proto_enum(number, enum, prefix, domain, field)
+
+
+def _contact_from_proto(contact: chatwoot_pb2.ChatwootContact, field: str) -> ChatwootContact:
+    if contact.id <= 0:
+        raise InvalidArgument.single(f"{field}.id", "must be a positive Chatwoot contact id")
+    return ChatwootContact(
+        id=contact.id, name=contact.name, email=contact.email, phone_number=contact.phone_number
+    )
+
+
+def _state_from_proto(
+    state: chatwoot_pb2.ChatwootConversationState, field: str
+) -> ConversationState:
+    if state.account_id <= 0 or state.conversation_id <= 0:
+        raise InvalidArgument.single(field, "needs a positive account_id and conversation_id")
+    if not state.HasField("update_time"):
+        raise InvalidArgument.single(f"{field}.update_time", "is required")
+    time = state.update_time
+    return ConversationState(
+        account_id=state.account_id,
+        conversation_id=state.conversation_id,
+        inbox_id=state.inbox_id,
+        state_time_us=time.seconds * 1_000_000 + time.nanos // 1000,
+        status=_optional_enum(
+            state.status,
+            chatwoot_pb2.ChatwootStatus,
+            "CHATWOOT_STATUS",
+            ChatwootStatus,
+            f"{field}.status",
+        ),
+        priority=_optional_enum(
+            state.priority,
+            chatwoot_pb2.ChatwootPriority,
+            "CHATWOOT_PRIORITY",
+            Priority,
+            f"{field}.priority",
+        ),
+        snoozed_until=(
+            state.snoozed_until.ToDatetime(UTC) if state.HasField("snoozed_until") else None
+        ),
+        assignee_id=state.assignee_id,
+        mail_subject=state.mail_subject,
+        contact=(
+            _contact_from_proto(state.contact, f"{field}.contact")
+            if state.HasField("contact")
+            else None
+        ),
+    )
+
+
+def _message_from_proto(message: chatwoot_pb2.ChatwootMessage, field: str) -> ChatwootMessage:
+    if message.id <= 0:
+        raise InvalidArgument.single(f"{field}.id", "must be a positive Chatwoot message id")
+    direction = _optional_enum(
+        message.direction,
+        chatwoot_pb2.MessageDirection,
+        "MESSAGE_DIRECTION",
+        MessageDirection,
+        f"{field}.direction",
+    )
+    if direction is None:
+        raise InvalidArgument.single(f"{field}.direction", "is required")
+    sender = _optional_enum(
+        message.sender_type,
+        chatwoot_pb2.SenderType,
+        "SENDER_TYPE",
+        SenderType,
+        f"{field}.sender_type",
+    )
+    if not message.HasField("create_time"):
+        raise InvalidArgument.single(f"{field}.create_time", "is required")
+    return ChatwootMessage(
+        id=message.id,
+        direction=direction,
+        sender_type=sender or SenderType.SYSTEM,
+        create_time=message.create_time.ToDatetime(UTC),
+        private=message.private,
+        sender_id=message.sender_id,
+        sender_name=message.sender_name,
+        content=message.content,
+        content_type=message.content_type or "text",
+        attachment_count=max(message.attachment_count, 0),
+        deleted=message.deleted,
+        ticketing_ref=message.ticketing_ref,
+    )
+
+
+def delivery_from_proto(request: ticket_service_pb2.ApplyChatwootDeliveryRequest) -> Delivery:
+    delivery = request.delivery
+    if not delivery.integration:
+        raise InvalidArgument.single("delivery.integration", "is required")
+    kind = _optional_enum(
+        delivery.kind,
+        chatwoot_pb2.ChatwootEventKind,
+        "CHATWOOT_EVENT_KIND",
+        EventKind,
+        "delivery.kind",
+    )
+    if kind is None:
+        raise InvalidArgument.single("delivery.kind", "is required")
+    return Delivery(
+        integration=delivery.integration,
+        kind=kind,
+        content_key=delivery.content_key,
+        delivery_id=delivery.delivery_id,
+        request_id=request.request_id,
+        conversation=(
+            _state_from_proto(delivery.conversation, "delivery.conversation")
+            if delivery.HasField("conversation")
+            else None
+        ),
+        message=(
+            _message_from_proto(delivery.message, "delivery.message")
+            if delivery.HasField("message")
+            else None
+        ),
+        contact=(
+            _contact_from_proto(delivery.contact, "delivery.contact")
+            if delivery.HasField("contact")
+            else None
+        ),
+    )
+
+
+def message_to_proto(stored: StoredMessage, ticket_name: str) -> chatwoot_pb2.ConversationMessage:
+    message = stored.message
+    return chatwoot_pb2.ConversationMessage(
+        chatwoot_message_id=message.id,
+        ticket=ticket_name,
+        direction=chatwoot_pb2.MessageDirection.Value(
+            f"MESSAGE_DIRECTION_{message.direction.name}"
+        ),
+        private=message.private,
+        sender_type=chatwoot_pb2.SenderType.Value(f"SENDER_TYPE_{message.sender_type.name}"),
+        sender_id=message.sender_id,
+        sender_name=message.sender_name,
+        content=message.content,
+        content_type=message.content_type,
+        attachment_count=message.attachment_count,
+        create_time=_timestamp(message.create_time),
+        delete_time=_timestamp(stored.delete_time),
+    )

@@ -10,13 +10,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.auth import Principal
 from common.clock import Clock
+from common.config import Source
 from common.errors import Aborted, InvalidArgument, NotFound, field_prefix
+from ticket_service.adapters.chatwoot_store import MessageKey, StoredMessage
 from ticket_service.adapters.repository import (
     CustomerFilter,
     PageKey,
@@ -24,6 +27,7 @@ from ticket_service.adapters.repository import (
     StoredEvent,
     TicketFilter,
 )
+from ticket_service.domain.chatwoot import echoes_of
 from ticket_service.domain.contacts import normalize_email, normalize_phone
 from ticket_service.domain.model import (
     Change,
@@ -72,6 +76,9 @@ class NewTicket:
 
 Result = TypeVar("Result", Ticket, Customer)
 
+# How long a value we wrote to Chatwoot is expected to echo back in a webhook.
+ECHO_WINDOW = timedelta(minutes=10)
+
 
 def etag_of(version: int) -> str:
     return f'"{version}"'
@@ -100,10 +107,13 @@ class TicketService:
         self._engine = engine
         self._clock = clock
 
-    def _uow(self, caller: Principal) -> UnitOfWork:
+    def unit_of_work(self, caller: Principal) -> UnitOfWork:
         return UnitOfWork(self._engine, caller.tenant_id)
 
-    def _event(
+    def now(self) -> datetime:
+        return self._clock.now()
+
+    def event_for(
         self,
         caller: Principal,
         change: Change,
@@ -134,7 +144,7 @@ class TicketService:
         decode: Callable[[dict[str, Any]], Result],
         work: Callable[[UnitOfWork], Awaitable[Result]],
     ) -> Result:
-        async with self._uow(caller) as uow:
+        async with self.unit_of_work(caller) as uow:
             if idempotency is not None:
                 stored = await uow.idempotency.claim(
                     idempotency.request_id,
@@ -168,7 +178,7 @@ class TicketService:
             if contact is not None:
                 assert new.contact is not None
                 with field_prefix("customer"):
-                    customer = await self._match_customer(
+                    customer = await self.match_customer(
                         uow, caller, contact, new.contact.display_name, idempotency
                     )
             else:
@@ -195,12 +205,12 @@ class TicketService:
                     now=now,
                 )
             await uow.tickets.add(ticket)
-            uow.record(self._event(caller, change, ticket=ticket, idempotency=idempotency))
+            uow.record(self.event_for(caller, change, ticket=ticket, idempotency=idempotency))
             return ticket
 
         return await self._idempotent(caller, idempotency, Ticket.from_record, work)
 
-    async def _match_customer(
+    async def match_customer(
         self,
         uow: UnitOfWork,
         caller: Principal,
@@ -215,7 +225,9 @@ class TicketService:
                 id=str(uuid.uuid4()), display_name=display_name, contact=contact, now=now
             )
             if await uow.customers.add_if_absent(customer):
-                uow.record(self._event(caller, change, customer=customer, idempotency=idempotency))
+                uow.record(
+                    self.event_for(caller, change, customer=customer, idempotency=idempotency)
+                )
                 return customer
             # A concurrent request registered one of these identifiers first: use theirs.
             existing = await uow.customers.find_by_contact(contact)
@@ -245,17 +257,17 @@ class TicketService:
             if change is None:
                 continue
             await uow.customers.save(locked)
-            uow.record(self._event(caller, change, customer=locked, idempotency=idempotency))
+            uow.record(self.event_for(caller, change, customer=locked, idempotency=idempotency))
             customer.contact, customer.version = locked.contact, locked.version
 
     async def get_ticket(self, caller: Principal, number: TicketNumber) -> Ticket:
-        async with self._uow(caller) as uow:
+        async with self.unit_of_work(caller) as uow:
             return await _load_ticket(uow, number)
 
     async def list_tickets(
         self, caller: Principal, where: TicketFilter, *, after: PageKey | None, limit: int
     ) -> list[Ticket]:
-        async with self._uow(caller) as uow:
+        async with self.unit_of_work(caller) as uow:
             return await uow.tickets.list(where, after=after, limit=limit)
 
     async def _mutate_ticket(
@@ -274,13 +286,28 @@ class TicketService:
             if change is not None:
                 await uow.tickets.save(ticket)
                 uow.record(
-                    self._event(
+                    self.event_for(
                         caller, change, ticket=ticket, reason=reason, idempotency=idempotency
                     )
                 )
+                await self._expect_echoes(uow, caller, ticket, change)
             return ticket
 
         return await self._idempotent(caller, idempotency, Ticket.from_record, work)
+
+    async def _expect_echoes(
+        self, uow: UnitOfWork, caller: Principal, ticket: Ticket, change: Change
+    ) -> None:
+        """Remember what Chatwoot will show after our change, so its webhook echo is
+        recognised instead of applied again (or, arriving late, undoing a newer change)."""
+        link = ticket.conversation
+        if link is None or caller.source is Source.CHATWOOT:
+            return
+        expire_time = self._clock.now() + ECHO_WINDOW
+        for attribute, value in echoes_of(change.type, change.after):
+            await uow.echoes.expect(
+                link.account_id, link.conversation_id, attribute, value, expire_time
+            )
 
     async def update_ticket(
         self,
@@ -391,13 +418,13 @@ class TicketService:
             )
             if not await uow.customers.add_if_absent(customer):
                 raise ContactTaken()
-            uow.record(self._event(caller, change, customer=customer, idempotency=idempotency))
+            uow.record(self.event_for(caller, change, customer=customer, idempotency=idempotency))
             return customer
 
         return await self._idempotent(caller, idempotency, Customer.from_record, work)
 
     async def get_customer(self, caller: Principal, customer_id: str) -> Customer:
-        async with self._uow(caller) as uow:
+        async with self.unit_of_work(caller) as uow:
             customer = await uow.customers.get(customer_id)
         if customer is None:
             raise NotFound("customer", f"customers/{customer_id}")
@@ -416,7 +443,7 @@ class TicketService:
             email=normalize_email(email),
             phone_number=normalize_phone(phone_number, region=caller.tenant.default_phone_region),
         )
-        async with self._uow(caller) as uow:
+        async with self.unit_of_work(caller) as uow:
             return await uow.customers.list(where, after=after, limit=limit)
 
     async def update_customer(
@@ -452,17 +479,28 @@ class TicketService:
             )
             if change is not None:
                 await uow.customers.save(customer)
-                uow.record(self._event(caller, change, customer=customer, idempotency=idempotency))
+                uow.record(
+                    self.event_for(caller, change, customer=customer, idempotency=idempotency)
+                )
             return customer
 
         return await self._idempotent(caller, idempotency, Customer.from_record, work)
+
+    # Conversation history
+
+    async def list_messages(
+        self, caller: Principal, number: TicketNumber, *, after: MessageKey | None, limit: int
+    ) -> tuple[Ticket, list[StoredMessage]]:
+        async with self.unit_of_work(caller) as uow:
+            ticket = await _load_ticket(uow, number)
+            return ticket, await uow.messages.list_for_ticket(ticket.id, after=after, limit=limit)
 
     # Audit log
 
     async def list_events(
         self, caller: Principal, *, after_cursor: int, limit: int, ticket: TicketNumber | None
     ) -> tuple[list[StoredEvent], int]:
-        async with self._uow(caller) as uow:
+        async with self.unit_of_work(caller) as uow:
             ticket_id = None
             if ticket is not None:
                 ticket_id = (await _load_ticket(uow, ticket)).id

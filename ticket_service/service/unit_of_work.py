@@ -11,6 +11,12 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ticket_service.adapters.chatwoot_store import (
+    ConversationStates,
+    DeliveryKeys,
+    EchoRegistry,
+    MessageHistory,
+)
 from ticket_service.adapters.repository import (
     CustomerRepository,
     EventLog,
@@ -25,6 +31,10 @@ class UnitOfWork:
     customers: CustomerRepository
     events: EventLog
     idempotency: IdempotencyStore
+    deliveries: DeliveryKeys
+    conversations: ConversationStates
+    messages: MessageHistory
+    echoes: EchoRegistry
 
     def __init__(self, engine: AsyncEngine, tenant_id: str) -> None:
         self._engine = engine
@@ -39,6 +49,10 @@ class UnitOfWork:
         self.customers = CustomerRepository(self._conn, self._tenant)
         self.events = EventLog(self._conn, self._tenant)
         self.idempotency = IdempotencyStore(self._conn, self._tenant)
+        self.deliveries = DeliveryKeys(self._conn, self._tenant)
+        self.conversations = ConversationStates(self._conn, self._tenant)
+        self.messages = MessageHistory(self._conn, self._tenant)
+        self.echoes = EchoRegistry(self._conn, self._tenant)
         return self
 
     async def __aexit__(
