@@ -13,7 +13,7 @@ import os
 import tomllib
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 import phonenumbers
 from pydantic import (
@@ -78,13 +78,34 @@ class ApiToken(_Strict):
 
 
 class ChatwootIntegration(_Strict):
-    """A Chatwoot account connected to a tenant. Used by the gateway and the sync."""
+    """A Chatwoot account connected to a tenant. Used by the gateway and the sync.
+
+    The gateway verifies webhooks one of two ways, chosen explicitly, never by fallback:
+    `signature` (Chatwoot 4.12+ signs with the webhook's secret) or `url_token` (older
+    Chatwoot signs nothing, so the webhook URL carries `?token=<url_token>`).
+    """
 
     name: Slug
     base_url: AnyHttpUrl
     account_id: int = Field(gt=0)
     api_access_token: SecretStr
     webhook_secret: SecretStr | None = None
+    verification: Literal["signature", "url_token"] = "signature"
+    url_token: SecretStr | None = None
+    # Chatwoot sends automation-rule and macro webhooks unsigned; accepting them means
+    # trusting anyone who knows the URL with those two kinds of event.
+    accept_unsigned_automation: bool = False
+
+    @model_validator(mode="after")
+    def _verification_has_its_secret(self) -> Self:
+        if self.verification == "signature" and self.webhook_secret is None:
+            raise ValueError('`verification = "signature"` needs `webhook_secret`')
+        if self.verification == "url_token":
+            if self.url_token is None:
+                raise ValueError('`verification = "url_token"` needs `url_token`')
+            if len(self.url_token.get_secret_value()) < 16:
+                raise ValueError("`url_token` must be at least 16 characters")
+        return self
 
 
 class Tenant(_Strict):

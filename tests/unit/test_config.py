@@ -15,6 +15,7 @@ TOKEN = "acme-api-token-0123456789"
 GATEWAY_TOKEN = "acme-gateway-token-0123456789"
 CHATWOOT_ACCESS_TOKEN = "chatwoot-access-token-abcdef"
 WEBHOOK_SECRET = "chatwoot-webhook-secret-uvwxyz"
+URL_TOKEN = "chatwoot-url-token-0123456789"
 GLOBEX_DIGEST = hashlib.sha256(b"globex-api-token-0123456789").hexdigest()
 
 VALID_TOML = f"""
@@ -84,6 +85,35 @@ def test_a_valid_config_parses() -> None:
     assert acme.chatwoot[0].api_access_token.get_secret_value() == CHATWOOT_ACCESS_TOKEN
 
 
+def test_chatwoot_webhooks_are_verified_by_signature_unless_told_otherwise() -> None:
+    integration = parse_tenants(valid_raw()).tenant("acme").chatwoot[0]
+
+    assert integration.verification == "signature"
+    assert integration.url_token is None
+    assert integration.accept_unsigned_automation is False
+
+
+def test_older_chatwoot_is_verified_by_a_url_token_without_a_secret() -> None:
+    raw = valid_raw()
+    integration_raw = raw["tenants"][0]["chatwoot"][0]
+    del integration_raw["webhook_secret"]
+    integration_raw.update(verification="url_token", url_token=URL_TOKEN)
+
+    integration = parse_tenants(raw).tenant("acme").chatwoot[0]
+
+    assert integration.verification == "url_token"
+    assert integration.url_token is not None
+    assert integration.url_token.get_secret_value() == URL_TOKEN
+    assert URL_TOKEN not in repr(integration)
+
+
+def test_unsigned_automation_webhooks_are_accepted_only_when_configured() -> None:
+    raw = valid_raw()
+    raw["tenants"][0]["chatwoot"][0]["accept_unsigned_automation"] = True
+
+    assert parse_tenants(raw).tenant("acme").chatwoot[0].accept_unsigned_automation
+
+
 def test_asking_for_an_unknown_tenant_is_a_key_error() -> None:
     with pytest.raises(KeyError):
         parse_tenants(valid_raw()).tenant("initech")
@@ -122,6 +152,14 @@ def _duplicate_tenant_id(raw: dict[str, Any]) -> None:
 
 def _reuse_token_across_tenants(raw: dict[str, Any]) -> None:
     raw["tenants"][1]["api_tokens"] = [{"principal": "tester", "token": TOKEN}]
+
+
+def _with_url_token(token: str) -> Breakage:
+    def breaks(raw: dict[str, Any]) -> None:
+        integration = raw["tenants"][0]["chatwoot"][0]
+        integration.update(verification="url_token", url_token=token)
+
+    return breaks
 
 
 def _both_secrets(raw: dict[str, Any]) -> None:
@@ -189,6 +227,31 @@ BAD_CONFIGS: dict[str, tuple[Breakage, str, str]] = {
         _set("tenants.0.chatwoot.0.base_url", "chat.acme"),
         "tenants[0].chatwoot[0].base_url",
         "URL",
+    ),
+    "signature verification without a webhook secret": (
+        _drop("tenants.0.chatwoot.0.webhook_secret"),
+        "tenants[0].chatwoot[0]",
+        "needs `webhook_secret`",
+    ),
+    "url_token verification without a url token": (
+        _set("tenants.0.chatwoot.0.verification", "url_token"),
+        "tenants[0].chatwoot[0]",
+        "needs `url_token`",
+    ),
+    "short url token": (
+        _with_url_token("fifteen-chars-x"),
+        "tenants[0].chatwoot[0]",
+        "`url_token` must be at least 16 characters",
+    ),
+    "unknown verification": (
+        _set("tenants.0.chatwoot.0.verification", "hmac"),
+        "tenants[0].chatwoot[0].verification",
+        "'signature' or 'url_token'",
+    ),
+    "accept_unsigned_automation not a bool": (
+        _set("tenants.0.chatwoot.0.accept_unsigned_automation", "yes please"),
+        "tenants[0].chatwoot[0].accept_unsigned_automation",
+        "boolean",
     ),
 }
 

@@ -1,0 +1,35 @@
+"""The process's one gRPC channel to the ticket service, shared by forwarding and /readyz."""
+
+from __future__ import annotations
+
+import grpc
+
+# A channel that lost its server backs off before reconnecting, and fails RPCs fast
+# meanwhile; gRPC's default backoff grows to two minutes, which would keep /readyz failing
+# and spooled deliveries waiting long after the server is back.
+CHANNEL_OPTIONS: list[tuple[str, int]] = [
+    ("grpc.initial_reconnect_backoff_ms", 500),
+    ("grpc.max_reconnect_backoff_ms", 5_000),
+]
+
+
+class ServiceChannel:
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self._channel: grpc.aio.Channel | None = None
+
+    def open(self) -> None:
+        # grpc.aio channels belong to the event loop that creates them, so this runs in the
+        # app's lifespan, on uvicorn's loop. Channels connect lazily: an absent server does
+        # not stop the gateway from starting.
+        self._channel = grpc.aio.insecure_channel(self.target, options=CHANNEL_OPTIONS)
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = None
+
+    @property
+    def channel(self) -> grpc.aio.Channel | None:
+        """The open channel, or None outside the app's lifespan."""
+        return self._channel

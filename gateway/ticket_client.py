@@ -1,0 +1,93 @@
+"""One ApplyChatwootDelivery call, and what its outcome means for the delivery."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+import structlog
+
+from gateway.channel import ServiceChannel
+from gateway.integrations import Integration
+from ticketing.ticket.v1 import ticket_service_pb2 as api
+from ticketing.ticket.v1 import ticket_service_pb2_grpc
+
+log = structlog.get_logger("gateway")
+
+# The service understood the delivery and refuses it: sending it again cannot help.
+# Everything else (UNAVAILABLE, DEADLINE_EXCEEDED, UNIMPLEMENTED during a rollout,
+# UNAUTHENTICATED while tokens rotate, INTERNAL, ...) may pass later, so it is retried.
+PERMANENT_CODES = frozenset(
+    {
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.ALREADY_EXISTS,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.OUT_OF_RANGE,
+    }
+)
+_MAX_REASON = 500
+
+OUTCOMES = {
+    api.DELIVERY_OUTCOME_APPLIED: "applied",
+    api.DELIVERY_OUTCOME_DUPLICATE: "duplicate",
+    api.DELIVERY_OUTCOME_IGNORED: "ignored",
+}
+
+
+@dataclass(frozen=True)
+class Applied:
+    response: api.ApplyChatwootDeliveryResponse
+
+    @property
+    def outcome(self) -> str:
+        # A service that leaves the outcome unset still took the delivery.
+        return OUTCOMES.get(self.response.outcome, "applied")
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "outcome": self.outcome,
+            "ticket": self.response.ticket,
+            "effects": list(self.response.effects),
+        }
+
+
+@dataclass(frozen=True)
+class Failed:
+    code: str
+    reason: str
+    permanent: bool
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.reason}"
+
+
+CallResult = Applied | Failed
+
+
+class TicketClient:
+    def __init__(self, service: ServiceChannel, *, timeout: float) -> None:
+        self._service = service
+        self._timeout = timeout
+
+    async def apply(
+        self, request: api.ApplyChatwootDeliveryRequest, integration: Integration
+    ) -> CallResult:
+        channel = self._service.channel
+        if channel is None:
+            return Failed("UNAVAILABLE", "the gateway's channel is not open", permanent=False)
+        stub = ticket_service_pb2_grpc.TicketServiceStub(channel)
+        try:
+            response = await stub.ApplyChatwootDelivery(
+                request, timeout=self._timeout, metadata=integration.metadata
+            )
+        except grpc.aio.AioRpcError as error:
+            code = error.code()
+            reason = (error.details() or "")[:_MAX_REASON]
+            return Failed(code.name, reason, permanent=code in PERMANENT_CODES)
+        except Exception as error:
+            # Whatever else goes wrong on the way (a channel closing under us), the
+            # delivery is kept for a retry rather than lost.
+            log.warning("forward_failed", error=type(error).__name__, integration=integration.name)
+            return Failed("UNKNOWN", type(error).__name__, permanent=False)
+        return Applied(response)
