@@ -39,9 +39,11 @@ RUN uv sync --frozen --no-dev
 FROM ${PYTHON_IMAGE} AS runtime
 RUN groupadd --system --gid 10001 ticketing \
     && useradd --system --uid 10001 --gid ticketing --no-create-home \
-        --home-dir /nonexistent --shell /usr/sbin/nologin ticketing
+        --home-dir /nonexistent --shell /usr/sbin/nologin ticketing \
+    && install -d -o 10001 -g 10001 /var/lib/gateway
 WORKDIR /app
-# Owned by root and read-only for the service user: the services write nothing locally.
+# Owned by root and read-only for the service user. Only the gateway writes locally (its
+# spool), to GATEWAY_SPOOL_PATH on a volume.
 COPY --from=build /app/.venv .venv
 COPY --from=build /app/gen gen
 COPY --from=build /app/common common

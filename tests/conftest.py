@@ -123,7 +123,7 @@ def database_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue(f"{request.param}_url"))
 
 
-async def _empty_tables(engine: AsyncEngine) -> None:
+async def empty_tables(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         for table in reversed(metadata.sorted_tables):
             await conn.execute(text(f"DELETE FROM {table.name}"))
@@ -132,7 +132,7 @@ async def _empty_tables(engine: AsyncEngine) -> None:
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(database_url)
-    await _empty_tables(engine)
+    await empty_tables(engine)
     yield engine
     await engine.dispose()
 

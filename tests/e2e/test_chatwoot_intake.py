@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 GATEWAY = bearer(ACME_GATEWAY_TOKEN)
 K = chatwoot_pb2.ChatwootEventKind
 S = chatwoot_pb2.ChatwootStatus
-O = ticket_service_pb2.DeliveryOutcome
+Outcome = ticket_service_pb2.DeliveryOutcome
 T = enums_pb2.TicketStatus
 _serial = itertools.count(1)
 
@@ -168,7 +168,7 @@ async def test_a_new_conversation_opens_a_ticket_for_its_customer(intake: Intake
         assignee_id="12",
     )
 
-    assert answer.outcome == O.DELIVERY_OUTCOME_APPLIED
+    assert answer.outcome == Outcome.DELIVERY_OUTCOME_APPLIED
     ticket = await intake.ticket(answer.ticket)
     assert ticket.number.startswith("TKT-2026-")
     assert ticket.subject == "Chatwoot conversation #1042"
@@ -193,7 +193,7 @@ async def test_a_delivery_applies_once_by_delivery_id_and_by_content(intake: Int
     first = delivery(
         K.CHATWOOT_EVENT_KIND_CONVERSATION_CREATED, conversation=state(), content="same"
     )
-    assert (await intake.send(first)).outcome == O.DELIVERY_OUTCOME_APPLIED
+    assert (await intake.send(first)).outcome == Outcome.DELIVERY_OUTCOME_APPLIED
     events = await intake.events()
 
     again = await intake.send(first)
@@ -201,7 +201,7 @@ async def test_a_delivery_applies_once_by_delivery_id_and_by_content(intake: Int
         delivery(K.CHATWOOT_EVENT_KIND_CONVERSATION_CREATED, conversation=state(), content="same")
     )
 
-    assert again.outcome == rerun.outcome == O.DELIVERY_OUTCOME_DUPLICATE
+    assert again.outcome == rerun.outcome == Outcome.DELIVERY_OUTCOME_DUPLICATE
     assert await intake.events() == events
     assert len(await intake.tickets_of()) == 1
 
@@ -265,7 +265,7 @@ async def test_an_older_state_arriving_late_changes_nothing(intake: Intake) -> N
         at=10, status=S.CHATWOOT_STATUS_OPEN, priority=chatwoot_pb2.CHATWOOT_PRIORITY_URGENT
     )
 
-    assert late.outcome == O.DELIVERY_OUTCOME_IGNORED
+    assert late.outcome == Outcome.DELIVERY_OUTCOME_IGNORED
     assert list(late.effects) == ["older conversation state skipped"]
     ticket = await intake.ticket(name)
     assert ticket.status == T.TICKET_STATUS_RESOLVED
@@ -291,7 +291,7 @@ async def test_our_own_writes_echoing_back_are_not_applied_again(
     # Chatwoot echoes our writes, each in a state newer than any it sent before. The echo
     # of "resolved" must not undo the reopen that followed it.
     echo = await intake.conversation(at=10, status=S.CHATWOOT_STATUS_RESOLVED)
-    assert echo.outcome == O.DELIVERY_OUTCOME_IGNORED
+    assert echo.outcome == Outcome.DELIVERY_OUTCOME_IGNORED
     assert "status resolved is our own write echoing back" in echo.effects
     await intake.conversation(
         at=11, status=S.CHATWOOT_STATUS_OPEN, priority=chatwoot_pb2.CHATWOOT_PRIORITY_URGENT
@@ -301,7 +301,7 @@ async def test_our_own_writes_echoing_back_are_not_applied_again(
 
     # Once consumed, an echo is forgotten: an agent resolving in Chatwoot is applied.
     genuine = await intake.conversation(at=12, status=S.CHATWOOT_STATUS_RESOLVED)
-    assert genuine.outcome == O.DELIVERY_OUTCOME_APPLIED
+    assert genuine.outcome == Outcome.DELIVERY_OUTCOME_APPLIED
     assert (await intake.ticket(name)).status == T.TICKET_STATUS_RESOLVED
 
 
@@ -309,7 +309,7 @@ async def test_messages_become_the_ticket_history_once_each(intake: Intake) -> N
     first = await intake.send(
         delivery(K.CHATWOOT_EVENT_KIND_MESSAGE_CREATED, conversation=state(), msg=message(901))
     )
-    assert first.outcome == O.DELIVERY_OUTCOME_APPLIED
+    assert first.outcome == Outcome.DELIVERY_OUTCOME_APPLIED
     assert "message 901 added" in first.effects
     name = first.ticket
 
@@ -387,7 +387,7 @@ async def test_a_closed_ticket_gets_a_follow_up_when_the_customer_writes_again(
 
     update = await intake.conversation(at=5, status=S.CHATWOOT_STATUS_OPEN)
     assert (await intake.ticket(name)).status == T.TICKET_STATUS_CLOSED
-    assert update.outcome == O.DELIVERY_OUTCOME_IGNORED
+    assert update.outcome == Outcome.DELIVERY_OUTCOME_IGNORED
 
     follow_up = await intake.send(
         delivery(K.CHATWOOT_EVENT_KIND_MESSAGE_CREATED, conversation=state(at=6), msg=message(77))
@@ -404,7 +404,7 @@ async def test_contact_updates_refresh_the_customer(intake: Intake) -> None:
             contact=chatwoot_pb2.ChatwootContact(id=9000, name="wandering-sun"),
         )
     )
-    assert anonymous.outcome == O.DELIVERY_OUTCOME_IGNORED
+    assert anonymous.outcome == Outcome.DELIVERY_OUTCOME_IGNORED
 
     await intake.conversation(kind=K.CHATWOOT_EVENT_KIND_CONVERSATION_CREATED, email="")
     identified = await intake.send(
@@ -415,7 +415,7 @@ async def test_contact_updates_refresh_the_customer(intake: Intake) -> None:
             ),
         )
     )
-    assert identified.outcome == O.DELIVERY_OUTCOME_APPLIED
+    assert identified.outcome == Outcome.DELIVERY_OUTCOME_APPLIED
     found = await intake.stub.ListCustomers(
         ticket_service_pb2.ListCustomersRequest(email="ada@example.com"), metadata=ACME
     )
@@ -520,7 +520,7 @@ async def test_bad_deliveries_are_refused_and_change_nothing(
         conversation=state(),
         delivery_id=request_.delivery.delivery_id,
     )
-    assert (await intake.send(fixed)).outcome == O.DELIVERY_OUTCOME_APPLIED
+    assert (await intake.send(fixed)).outcome == Outcome.DELIVERY_OUTCOME_APPLIED
 
 
 async def test_concurrent_copies_apply_once_and_one_conversation_gets_one_ticket(
@@ -539,7 +539,7 @@ async def test_concurrent_copies_apply_once_and_one_conversation_gets_one_ticket
 
     # One copy is applied (or finds a newer state already there); the others are copies.
     copies = [a.outcome for a in answers[:10]]
-    assert copies.count(O.DELIVERY_OUTCOME_DUPLICATE) == 9
+    assert copies.count(Outcome.DELIVERY_OUTCOME_DUPLICATE) == 9
     [ticket] = await intake.tickets_of()
     history = await intake.stub.ListTicketMessages(
         ticket_service_pb2.ListTicketMessagesRequest(parent=ticket.name), metadata=ACME

@@ -20,6 +20,8 @@ def test_reports_readiness_of_the_ticket_service_and_json_errors(tmp_path: Path)
         gateway_env = {
             "GATEWAY_PORT": str(gateway_port),
             "TICKET_SERVICE_TARGET": f"127.0.0.1:{ticket_port}",
+            "TICKETING_TENANTS_FILE": ticket_env["TICKETING_TENANTS_FILE"],
+            "GATEWAY_SPOOL_PATH": str(tmp_path / "spool.db"),
         }
         with running("gateway", env=gateway_env, cwd=tmp_path) as gateway:
             base = f"http://127.0.0.1:{gateway_port}"

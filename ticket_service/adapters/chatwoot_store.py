@@ -10,9 +10,8 @@ from typing import Any
 
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ticket_service.adapters.repository import dialect_insert
+from ticket_service.adapters.repository import TenantScoped, dialect_insert
 from ticket_service.adapters.tables import (
     chatwoot_conversations,
     chatwoot_deliveries,
@@ -22,13 +21,7 @@ from ticket_service.adapters.tables import (
 from ticket_service.domain.chatwoot import ChatwootMessage, MessageDirection, SenderType
 
 
-class _TenantScoped:
-    def __init__(self, conn: AsyncConnection, tenant_id: str) -> None:
-        self._conn = conn
-        self._tenant = tenant_id
-
-
-class DeliveryKeys(_TenantScoped):
+class DeliveryKeys(TenantScoped):
     async def claim(self, keys: Sequence[str], now: datetime) -> bool:
         """Claim every key for this transaction; False if any was claimed before.
 
@@ -55,7 +48,7 @@ class ConversationSyncState:
     ticket_id: str | None
 
 
-class ConversationStates(_TenantScoped):
+class ConversationStates(TenantScoped):
     async def lock(
         self, account_id: int, conversation_id: int, now: datetime
     ) -> ConversationSyncState:
@@ -112,7 +105,7 @@ MessageKey = tuple[datetime, int]
 """Keyset position for oldest-first paging: (create_time, chatwoot_message_id)."""
 
 
-class MessageHistory(_TenantScoped):
+class MessageHistory(TenantScoped):
     async def add(
         self, account_id: int, conversation_id: int, ticket_id: str | None, message: ChatwootMessage
     ) -> bool:
@@ -213,7 +206,7 @@ def _stored_message(row: Row[Any]) -> StoredMessage:
     )
 
 
-class EchoRegistry(_TenantScoped):
+class EchoRegistry(TenantScoped):
     """What we wrote to a conversation, so its webhook echo is recognised, not re-applied."""
 
     async def expect(

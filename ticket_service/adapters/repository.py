@@ -61,6 +61,14 @@ def _violated(error: IntegrityError, *needles: str) -> bool:
     return any(needle in text for needle in needles)
 
 
+class TenantScoped:
+    """A repository over one connection (the unit of work's), for one tenant."""
+
+    def __init__(self, conn: AsyncConnection, tenant_id: str) -> None:
+        self._conn = conn
+        self._tenant = tenant_id
+
+
 @dataclass(frozen=True)
 class TicketFilter:
     statuses: Sequence[Status] = ()
@@ -72,11 +80,7 @@ class TicketFilter:
     show_deleted: bool = False
 
 
-class TicketRepository:
-    def __init__(self, conn: AsyncConnection, tenant_id: str) -> None:
-        self._conn = conn
-        self._tenant = tenant_id
-
+class TicketRepository(TenantScoped):
     async def allocate_number(self, year: int) -> TicketNumber:
         c = ticket_counters.c
         statement = (
@@ -239,11 +243,7 @@ class CustomerFilter:
     phone_number: str | None = None
 
 
-class CustomerRepository:
-    def __init__(self, conn: AsyncConnection, tenant_id: str) -> None:
-        self._conn = conn
-        self._tenant = tenant_id
-
+class CustomerRepository(TenantScoped):
     async def get(self, customer_id: str, *, for_update: bool = False) -> Customer | None:
         query = select(customers).where(
             customers.c.tenant_id == self._tenant, customers.c.id == customer_id
@@ -372,11 +372,7 @@ class StoredEvent(PendingEvent):
     cursor: int = 0
 
 
-class EventLog:
-    def __init__(self, conn: AsyncConnection, tenant_id: str) -> None:
-        self._conn = conn
-        self._tenant = tenant_id
-
+class EventLog(TenantScoped):
     async def append(self, events: Sequence[PendingEvent]) -> None:
         """Give the events the next cursors and insert them.
 
@@ -450,11 +446,7 @@ class EventLog:
         ]
 
 
-class IdempotencyStore:
-    def __init__(self, conn: AsyncConnection, tenant_id: str) -> None:
-        self._conn = conn
-        self._tenant = tenant_id
-
+class IdempotencyStore(TenantScoped):
     async def claim(
         self, request_id: str, method: str, fingerprint: bytes, now: datetime
     ) -> dict[str, Any] | None:

@@ -341,6 +341,11 @@ class _Application:
             )
             self._note(f"contact {contact.id} is customer {customer.id}", changed=True)
             return
+        if self._delivery.kind is not EventKind.CONTACT_UPDATED:
+            # contact_created and the widget's visitor ping carry the contact as it was
+            # first seen; on a known customer they could only take details back.
+            self._note(f"contact {contact.id} is known as customer {known.id}")
+            return
         locked = await customers.get(known.id, for_update=True)
         assert locked is not None, "a customer found in this transaction vanished"
         customer = locked
