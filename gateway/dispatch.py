@@ -110,6 +110,13 @@ class Dispatcher:
             log.error("spool_write_failed", integration=integration.name, error=str(error))
             body = {"error": "the delivery could not be stored, try again"}
             return Answer(503, body, "failed", {"Retry-After": str(RETRY_AFTER_SECONDS)})
+        if failure is not None:
+            log.warning(
+                "delivery_spooled",
+                integration=integration.name,
+                delivery_id=request.delivery.delivery_id,
+                error=str(failure),
+            )
         return Answer(202, {"outcome": "spooled"}, "spooled")
 
 

@@ -336,11 +336,12 @@ class _Application:
             if not (identifiers.email or identifiers.phone_number):
                 self._note(f"contact {contact.id} is anonymous: no customer yet")
                 return
-            customer = await self._tickets.match_customer(
+            # Finds the customer a concurrent delivery of the same contact registered,
+            # or registers it; contact_updated then still refreshes it below.
+            known = await self._tickets.match_customer(
                 self._uow, self._caller, identifiers, contact.name, self._idempotency
             )
-            self._note(f"contact {contact.id} is customer {customer.id}", changed=True)
-            return
+            self._note(f"contact {contact.id} is customer {known.id}", changed=True)
         if self._delivery.kind is not EventKind.CONTACT_UPDATED:
             # contact_created and the widget's visitor ping carry the contact as it was
             # first seen; on a known customer they could only take details back.
