@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import grpc
 import psycopg
@@ -41,36 +42,39 @@ ACME_WEBHOOK_SECRET = "acme-webhook-secret-0123456789"
 START = datetime(2026, 6, 17, 10, 0, tzinfo=UTC)
 
 
+def tenants_document() -> dict[str, Any]:
+    """The test tenants as the TOML file would hold them, for tests that add to them."""
+    return {
+        "tenants": [
+            {
+                "id": "acme",
+                "default_phone_region": "US",
+                "api_tokens": [
+                    {"principal": "tester", "token": ACME_TOKEN},
+                    {"principal": "gateway", "source": "chatwoot", "token": ACME_GATEWAY_TOKEN},
+                ],
+                # The sample payloads in tests/fixtures/chatwoot are from account 3.
+                "chatwoot": [
+                    {
+                        "name": ACME_INTEGRATION,
+                        "base_url": "http://127.0.0.1:9",
+                        "account_id": 3,
+                        "api_access_token": "acme-chatwoot-access-token",
+                        "webhook_secret": ACME_WEBHOOK_SECRET,
+                    }
+                ],
+            },
+            {
+                "id": "globex",
+                "default_phone_region": "BR",
+                "api_tokens": [{"principal": "tester", "token": GLOBEX_TOKEN}],
+            },
+        ]
+    }
+
+
 def tenants_config() -> TenantsConfig:
-    return parse_tenants(
-        {
-            "tenants": [
-                {
-                    "id": "acme",
-                    "default_phone_region": "US",
-                    "api_tokens": [
-                        {"principal": "tester", "token": ACME_TOKEN},
-                        {"principal": "gateway", "source": "chatwoot", "token": ACME_GATEWAY_TOKEN},
-                    ],
-                    # The sample payloads in shared/chatwoot/payloads are from account 3.
-                    "chatwoot": [
-                        {
-                            "name": ACME_INTEGRATION,
-                            "base_url": "http://127.0.0.1:9",
-                            "account_id": 3,
-                            "api_access_token": "acme-chatwoot-access-token",
-                            "webhook_secret": ACME_WEBHOOK_SECRET,
-                        }
-                    ],
-                },
-                {
-                    "id": "globex",
-                    "default_phone_region": "BR",
-                    "api_tokens": [{"principal": "tester", "token": GLOBEX_TOKEN}],
-                },
-            ]
-        }
-    )
+    return parse_tenants(tenants_document())
 
 
 @pytest.fixture(scope="session")

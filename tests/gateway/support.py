@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -32,9 +31,8 @@ from gateway.verification import sign
 from tests.conftest import (
     ACME_GATEWAY_TOKEN,
     ACME_INTEGRATION,
-    ACME_TOKEN,
     ACME_WEBHOOK_SECRET,
-    GLOBEX_TOKEN,
+    tenants_document,
 )
 from ticketing.ticket.v1 import ticket_service_pb2 as api
 
@@ -63,43 +61,16 @@ def _integration(name: str, **verification: Any) -> dict[str, Any]:
 
 def gateway_tenants() -> TenantsConfig:
     """tests.conftest's tenants, with two more Chatwoot integrations of acme (account 3)."""
-    return parse_tenants(
-        {
-            "tenants": [
-                {
-                    "id": "acme",
-                    "default_phone_region": "US",
-                    "api_tokens": [
-                        {"principal": "tester", "token": ACME_TOKEN},
-                        {"principal": "gateway", "source": "chatwoot", "token": ACME_GATEWAY_TOKEN},
-                    ],
-                    "chatwoot": [
-                        _integration(INTEGRATION, webhook_secret=WEBHOOK_SECRET),
-                        _integration(
-                            LEGACY_INTEGRATION, verification="url_token", url_token=URL_TOKEN
-                        ),
-                        _integration(
-                            AUTOMATION_INTEGRATION,
-                            webhook_secret=AUTOMATION_SECRET,
-                            accept_unsigned_automation=True,
-                        ),
-                    ],
-                },
-                {
-                    "id": "globex",
-                    "default_phone_region": "BR",
-                    "api_tokens": [{"principal": "tester", "token": GLOBEX_TOKEN}],
-                },
-            ]
-        }
-    )
-
-
-def free_port() -> int:
-    """A port that was free a moment ago: nothing listens there (until a test binds it)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    document = tenants_document()
+    document["tenants"][0]["chatwoot"] += [
+        _integration(LEGACY_INTEGRATION, verification="url_token", url_token=URL_TOKEN),
+        _integration(
+            AUTOMATION_INTEGRATION,
+            webhook_secret=AUTOMATION_SECRET,
+            accept_unsigned_automation=True,
+        ),
+    ]
+    return parse_tenants(document)
 
 
 def encode(body: bytes | dict[str, Any] | list[Any]) -> bytes:

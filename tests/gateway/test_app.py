@@ -29,9 +29,9 @@ from tests.gateway.support import (
     WEBHOOK_SECRET,
     RunningGateway,
     ScriptedTicketService,
-    free_port,
     run_gateway,
 )
+from tests.processes.support import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

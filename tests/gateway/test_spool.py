@@ -22,12 +22,12 @@ from tests.gateway.support import (
     FAST_RETRIES,
     RunningGateway,
     ScriptedTicketService,
-    free_port,
     run_gateway,
     scripted_service,
     spool_drained,
     wait_until,
 )
+from tests.processes.support import free_port
 
 CONVERSATION_KEY = "acme-chatwoot/3/1042"
 # For tests that look at the hot path alone: the forwarder will not retry meanwhile.

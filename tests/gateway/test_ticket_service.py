@@ -14,11 +14,11 @@ from tests.chatwoot_samples import sample
 from tests.conftest import ACME
 from tests.gateway.support import (
     RunningGateway,
-    free_port,
     run_gateway,
     spool_drained,
     wait_until,
 )
+from tests.processes.support import free_port
 from ticket_service import bootstrap
 from ticketing.ticket.v1 import ticket_service_pb2 as api
 from ticketing.ticket.v1 import ticket_service_pb2_grpc

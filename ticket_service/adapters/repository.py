@@ -114,18 +114,19 @@ class TicketRepository(TenantScoped):
         row = (await self._conn.execute(query)).first()
         return None if row is None else _ticket(row)
 
-    async def find_live_by_conversation(self, link: ConversationLink) -> Ticket | None:
-        row = (
-            await self._conn.execute(
-                select(tickets).where(
-                    tickets.c.tenant_id == self._tenant,
-                    tickets.c.chatwoot_account_id == link.account_id,
-                    tickets.c.chatwoot_conversation_id == link.conversation_id,
-                    tickets.c.delete_time.is_(None),
-                    tickets.c.status != Status.CLOSED.value,
-                )
-            )
-        ).first()
+    async def find_live_by_conversation(
+        self, link: ConversationLink, *, for_update: bool = False
+    ) -> Ticket | None:
+        query = select(tickets).where(
+            tickets.c.tenant_id == self._tenant,
+            tickets.c.chatwoot_account_id == link.account_id,
+            tickets.c.chatwoot_conversation_id == link.conversation_id,
+            tickets.c.delete_time.is_(None),
+            tickets.c.status != Status.CLOSED.value,
+        )
+        if for_update:
+            query = query.with_for_update()
+        row = (await self._conn.execute(query)).first()
         return None if row is None else _ticket(row)
 
     async def add(self, ticket: Ticket) -> None:

@@ -213,9 +213,9 @@ class _Application:
         if ticket is None or not ticket.is_live:
             # A ticket created through the API for this conversation, or after a delete.
             link = ConversationLink(state.account_id, state.conversation_id, state.inbox_id)
-            live = await self._uow.tickets.find_live_by_conversation(link)
+            live = await self._uow.tickets.find_live_by_conversation(link, for_update=True)
             if live is not None:
-                ticket = await self._uow.tickets.get_by_id(live.id, for_update=True)
+                ticket = live
         return ticket
 
     def _opens_follow_up(self) -> bool:
