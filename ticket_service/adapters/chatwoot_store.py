@@ -3,15 +3,15 @@ message history and the echoes we expect back. Every query filters on tenant_id.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import Executable, Table, and_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.engine import Row
 
-from ticket_service.adapters.repository import TenantScoped, dialect_insert
+from ticket_service.adapters.repository import PerBackend, TenantScoped
 from ticket_service.adapters.tables import (
     chatwoot_conversations,
     chatwoot_deliveries,
@@ -20,76 +20,125 @@ from ticket_service.adapters.tables import (
 )
 from ticket_service.domain.chatwoot import ChatwootMessage, MessageDirection, SenderType
 
+_CLAIM_KEYS = PerBackend(
+    lambda insert: (
+        insert(chatwoot_deliveries)
+        .on_conflict_do_nothing()
+        .returning(chatwoot_deliveries.c.dedupe_key)
+    )
+)
+
 
 class DeliveryKeys(TenantScoped):
     async def claim(self, keys: Sequence[str], now: datetime) -> bool:
-        """Claim every key for this transaction; False if any was claimed before.
+        """Claim every key for this transaction (one statement); False if any was claimed
+        before.
 
         A concurrent transaction holding one of the keys makes this wait for its commit
         (the primary key's lock), so two copies of one delivery never both apply.
         """
-        for key in keys:
-            claimed = await self._conn.execute(
-                dialect_insert(self._conn, chatwoot_deliveries)
-                .values(tenant_id=self._tenant, dedupe_key=key, create_time=now)
-                .on_conflict_do_nothing()
-                .returning(chatwoot_deliveries.c.dedupe_key)
-            )
-            if claimed.first() is None:
-                return False
-        return True
+        claimed = await self._conn.execute(
+            _CLAIM_KEYS.on(self._conn),
+            [{"tenant_id": self._tenant, "dedupe_key": key, "create_time": now} for key in keys],
+        )
+        return len(claimed.all()) == len(keys)
 
 
 @dataclass
 class ConversationSyncState:
     account_id: int
     conversation_id: int
-    state_time_us: int
+    previous_state_time_us: int
+    """The newest state time seen before this delivery's."""
     ticket_id: str | None
+    echoes_expected: bool
+    """Whether any of our own writes may still echo back (then ask EchoRegistry)."""
+
+
+_conversation = chatwoot_conversations.c
+_echo = chatwoot_echoes.c
+_THIS_CONVERSATION = and_(
+    _echo.tenant_id == bindparam("tenant"),
+    _echo.account_id == bindparam("account"),
+    _echo.conversation_id == bindparam("conversation"),
+)
+
+
+def _lock_conversation(insert: Callable[[Table], Any]) -> Executable:
+    """Insert the row if new, else advance it: either way it is locked until commit.
+
+    SET expressions read the row as it was, so `previous_state_time_us` gets the old
+    `state_time_us`, and RETURNING counts the echoes pending, all in one round trip.
+    """
+    statement = insert(chatwoot_conversations).values(previous_state_time_us=-1, ticket_id=None)
+    stored, offered = _conversation.state_time_us, statement.excluded.state_time_us
+    echoes = select(func.count()).select_from(chatwoot_echoes).where(_THIS_CONVERSATION)
+    return statement.on_conflict_do_update(  # type: ignore[no-any-return]
+        index_elements=[
+            _conversation.tenant_id,
+            _conversation.account_id,
+            _conversation.conversation_id,
+        ],
+        set_={
+            "previous_state_time_us": stored,
+            "state_time_us": case((offered > stored, offered), else_=stored),
+        },
+    ).returning(
+        _conversation.previous_state_time_us,
+        _conversation.ticket_id,
+        echoes.scalar_subquery(),
+    )
+
+
+_LOCK_CONVERSATION = PerBackend(_lock_conversation)
+_LINK_TICKET = (
+    update(chatwoot_conversations)
+    .where(
+        _conversation.tenant_id == bindparam("tenant"),
+        _conversation.account_id == bindparam("account"),
+        _conversation.conversation_id == bindparam("conversation"),
+    )
+    .values(ticket_id=bindparam("ticket_id"))
+)
 
 
 class ConversationStates(TenantScoped):
     async def lock(
-        self, account_id: int, conversation_id: int, now: datetime
+        self, account_id: int, conversation_id: int, state_time_us: int, now: datetime
     ) -> ConversationSyncState:
-        """The conversation's sync state, created if new, locked until commit."""
-        c = chatwoot_conversations.c
-        await self._conn.execute(
-            dialect_insert(self._conn, chatwoot_conversations)
-            .values(
-                tenant_id=self._tenant,
-                account_id=account_id,
-                conversation_id=conversation_id,
-                state_time_us=-1,
-                ticket_id=None,
-                create_time=now,
-            )
-            .on_conflict_do_nothing()
-        )
+        """Lock the conversation's sync state until commit, creating it if new, and record
+        `state_time_us` if it is the newest seen."""
         row = (
             await self._conn.execute(
-                select(c.state_time_us, c.ticket_id)
-                .where(
-                    c.tenant_id == self._tenant,
-                    c.account_id == account_id,
-                    c.conversation_id == conversation_id,
-                )
-                .with_for_update()
+                _LOCK_CONVERSATION.on(self._conn),
+                {
+                    "tenant_id": self._tenant,
+                    "account_id": account_id,
+                    "conversation_id": conversation_id,
+                    "state_time_us": state_time_us,
+                    "create_time": now,
+                    # The same again, for the echo count (bindparams can't share names
+                    # with the columns an INSERT sets).
+                    "tenant": self._tenant,
+                    "account": account_id,
+                    "conversation": conversation_id,
+                },
             )
         ).one()
-        return ConversationSyncState(account_id, conversation_id, row.state_time_us, row.ticket_id)
+        previous, ticket_id, echoes = row
+        return ConversationSyncState(account_id, conversation_id, previous, ticket_id, echoes > 0)
 
-    async def save(self, state: ConversationSyncState) -> None:
-        c = chatwoot_conversations.c
+    async def link_ticket(self, state: ConversationSyncState, ticket_id: str) -> None:
         await self._conn.execute(
-            update(chatwoot_conversations)
-            .where(
-                c.tenant_id == self._tenant,
-                c.account_id == state.account_id,
-                c.conversation_id == state.conversation_id,
-            )
-            .values(state_time_us=state.state_time_us, ticket_id=state.ticket_id)
+            _LINK_TICKET,
+            {
+                "tenant": self._tenant,
+                "account": state.account_id,
+                "conversation": state.conversation_id,
+                "ticket_id": ticket_id,
+            },
         )
+        state.ticket_id = ticket_id
 
 
 @dataclass(frozen=True)
@@ -105,22 +154,29 @@ MessageKey = tuple[datetime, int]
 """Keyset position for oldest-first paging: (create_time, chatwoot_message_id)."""
 
 
+_ADD_MESSAGE = PerBackend(
+    lambda insert: (
+        insert(conversation_messages)
+        .on_conflict_do_nothing()
+        .returning(conversation_messages.c.chatwoot_message_id)
+    )
+)
+
+
 class MessageHistory(TenantScoped):
     async def add(
         self, account_id: int, conversation_id: int, ticket_id: str | None, message: ChatwootMessage
     ) -> bool:
         """Store a message unless it is already stored; True if it is new."""
         inserted = await self._conn.execute(
-            dialect_insert(self._conn, conversation_messages)
-            .values(
-                tenant_id=self._tenant,
-                account_id=account_id,
-                conversation_id=conversation_id,
-                ticket_id=ticket_id,
+            _ADD_MESSAGE.on(self._conn),
+            {
+                "tenant_id": self._tenant,
+                "account_id": account_id,
+                "conversation_id": conversation_id,
+                "ticket_id": ticket_id,
                 **_message_row(message),
-            )
-            .on_conflict_do_nothing()
-            .returning(conversation_messages.c.chatwoot_message_id)
+            },
         )
         return inserted.first() is not None
 
@@ -206,6 +262,12 @@ def _stored_message(row: Row[Any]) -> StoredMessage:
     )
 
 
+_PENDING_ECHOES = select(_echo.attribute, _echo.value, _echo.expire_time).where(_THIS_CONVERSATION)
+_FORGET_EXPIRED_ECHOES = delete(chatwoot_echoes).where(
+    _THIS_CONVERSATION, _echo.expire_time <= bindparam("now", type_=_echo.expire_time.type)
+)
+
+
 class EchoRegistry(TenantScoped):
     """What we wrote to a conversation, so its webhook echo is recognised, not re-applied."""
 
@@ -235,21 +297,10 @@ class EchoRegistry(TenantScoped):
 
         One query per delivery in the common case of none expected.
         """
-        c = chatwoot_echoes.c
-        this_conversation = and_(
-            c.tenant_id == self._tenant,
-            c.account_id == account_id,
-            c.conversation_id == conversation_id,
-        )
-        rows = (
-            await self._conn.execute(
-                select(c.attribute, c.value, c.expire_time).where(this_conversation)
-            )
-        ).all()
+        where = {"tenant": self._tenant, "account": account_id, "conversation": conversation_id}
+        rows = (await self._conn.execute(_PENDING_ECHOES, where)).all()
         if any(row.expire_time <= now for row in rows):
-            await self._conn.execute(
-                delete(chatwoot_echoes).where(this_conversation, c.expire_time <= now)
-            )
+            await self._conn.execute(_FORGET_EXPIRED_ECHOES, {**where, "now": now})
         return {(row.attribute, row.value) for row in rows if row.expire_time > now}
 
     async def forget(

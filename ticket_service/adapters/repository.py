@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, or_, select, update
+from sqlalchemy import ColumnElement, Executable, Table, and_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
@@ -45,6 +45,23 @@ def dialect_insert(conn: AsyncConnection, table: Table) -> Any:
     return module.insert(table)
 
 
+class PerBackend:
+    """A hot-path statement built once per backend, given that backend's `insert`.
+
+    Building a SQLAlchemy statement and its cache key costs more CPU than running it, so
+    the statements every webhook delivery runs are built once, with bound parameters.
+    """
+
+    def __init__(self, build: Callable[[Callable[[Table], Any]], Executable]) -> None:
+        self._statements = {
+            "postgresql": build(postgresql.insert),
+            "sqlite": build(sqlite.insert),
+        }
+
+    def on(self, conn: AsyncConnection) -> Executable:
+        return self._statements[conn.dialect.name]
+
+
 def _after(table: Table, key: PageKey | None) -> ColumnElement[bool] | None:
     """Newest-first keyset condition: rows strictly after `key`."""
     if key is None:
@@ -80,6 +97,12 @@ class TicketFilter:
     show_deleted: bool = False
 
 
+_TICKET_BY_ID = select(tickets).where(
+    tickets.c.tenant_id == bindparam("tenant"), tickets.c.id == bindparam("id")
+)
+_TICKET_BY_ID_FOR_UPDATE = _TICKET_BY_ID.with_for_update()
+
+
 class TicketRepository(TenantScoped):
     async def allocate_number(self, year: int) -> TicketNumber:
         c = ticket_counters.c
@@ -106,12 +129,8 @@ class TicketRepository(TenantScoped):
         return None if row is None else _ticket(row)
 
     async def get_by_id(self, ticket_id: str, *, for_update: bool = False) -> Ticket | None:
-        query = select(tickets).where(
-            tickets.c.tenant_id == self._tenant, tickets.c.id == ticket_id
-        )
-        if for_update:
-            query = query.with_for_update()
-        row = (await self._conn.execute(query)).first()
+        query = _TICKET_BY_ID_FOR_UPDATE if for_update else _TICKET_BY_ID
+        row = (await self._conn.execute(query, {"tenant": self._tenant, "id": ticket_id})).first()
         return None if row is None else _ticket(row)
 
     async def find_live_by_conversation(
@@ -373,6 +392,20 @@ class StoredEvent(PendingEvent):
     cursor: int = 0
 
 
+_head = event_log_heads.c
+
+
+def _advance_head(insert: Callable[[Table], Any]) -> Executable:
+    statement = insert(event_log_heads)
+    return statement.on_conflict_do_update(  # type: ignore[no-any-return]
+        index_elements=[_head.tenant_id],
+        set_={"last_cursor": _head.last_cursor + statement.excluded.last_cursor},
+    ).returning(_head.last_cursor)
+
+
+_ADVANCE_HEAD = PerBackend(_advance_head)
+
+
 class EventLog(TenantScoped):
     async def append(self, events: Sequence[PendingEvent]) -> None:
         """Give the events the next cursors and insert them.
@@ -381,16 +414,10 @@ class EventLog(TenantScoped):
         """
         if not events:
             return
-        c = event_log_heads.c
-        statement = (
-            dialect_insert(self._conn, event_log_heads)
-            .values(tenant_id=self._tenant, last_cursor=len(events))
-            .on_conflict_do_update(
-                index_elements=[c.tenant_id], set_={"last_cursor": c.last_cursor + len(events)}
-            )
-            .returning(c.last_cursor)
+        advanced = await self._conn.execute(
+            _ADVANCE_HEAD.on(self._conn), {"tenant_id": self._tenant, "last_cursor": len(events)}
         )
-        last = (await self._conn.execute(statement)).scalar_one()
+        last = advanced.scalar_one()
         first = last - len(events) + 1
         await self._conn.execute(
             ticket_events.insert(),

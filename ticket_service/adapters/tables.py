@@ -174,7 +174,10 @@ chatwoot_deliveries = Table(
 
 # One row per Chatwoot conversation we have heard of. Its row lock serialises deliveries
 # of one conversation, and `state_time_us` (Chatwoot's updated_at of the newest state
-# applied) keeps an older state arriving late from undoing a newer one.
+# seen) keeps an older state arriving late from undoing a newer one. The statement that
+# locks the row also advances `state_time_us` and keeps the value it had before in
+# `previous_state_time_us`, which tells the delivery whether its state is the newer one:
+# one round trip where a read and a write would take two.
 chatwoot_conversations = Table(
     "chatwoot_conversations",
     metadata,
@@ -182,6 +185,7 @@ chatwoot_conversations = Table(
     Column("account_id", BigInteger, nullable=False),
     Column("conversation_id", BigInteger, nullable=False),
     Column("state_time_us", BigInteger, nullable=False),
+    Column("previous_state_time_us", BigInteger, nullable=False, server_default=text("-1")),
     Column("ticket_id", String(36)),
     Column("create_time", UtcDateTime, nullable=False),
     PrimaryKeyConstraint("tenant_id", "account_id", "conversation_id"),

@@ -183,7 +183,7 @@ class _Application:
 
     async def _sync_conversation(self, state: ConversationState) -> None:
         sync = await self._uow.conversations.lock(
-            state.account_id, state.conversation_id, self._now
+            state.account_id, state.conversation_id, state.state_time_us, self._now
         )
         ticket = await self._current_ticket(sync, state)
         if ticket is None or (not ticket.is_live and self._opens_follow_up()):
@@ -191,16 +191,15 @@ class _Application:
             ticket = await self._open_ticket(state)
             what = f"follow-up to {previous.number}" if previous else "for the conversation"
             self._note(f"ticket {ticket.number} opened {what}", changed=True)
-        elif state.state_time_us <= sync.state_time_us:
+        elif state.state_time_us <= sync.previous_state_time_us:
             self._ticket = ticket
             self._note("older conversation state skipped")
             return
         self._ticket = ticket
-        sync.ticket_id = ticket.id
-        sync.state_time_us = max(sync.state_time_us, state.state_time_us)
-        await self._uow.conversations.save(sync)
+        if sync.ticket_id != ticket.id:
+            await self._uow.conversations.link_ticket(sync, ticket.id)
         if ticket.is_live:
-            await self._follow(ticket, state)
+            await self._follow(ticket, state, sync.echoes_expected)
         else:
             self._note(f"ticket {ticket.number} is {ticket.status.value}: state not applied")
 
@@ -257,9 +256,15 @@ class _Application:
         )
         return ticket
 
-    async def _follow(self, ticket: Ticket, state: ConversationState) -> None:
+    async def _follow(
+        self, ticket: Ticket, state: ConversationState, echoes_expected: bool
+    ) -> None:
         """Bring a live ticket to the conversation's state, except for our own echoes."""
-        echoes = await self._uow.echoes.pending(state.account_id, state.conversation_id, self._now)
+        echoes = set()
+        if echoes_expected:
+            echoes = await self._uow.echoes.pending(
+                state.account_id, state.conversation_id, self._now
+            )
 
         async def ours(attribute: str, value: str) -> bool:
             if (attribute, value) not in echoes:
