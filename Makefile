@@ -18,6 +18,7 @@ STUBS_STAMP := gen/.stamp
 
 help:
 	@echo "make run    install, migrate and start the whole stack on SQLite"
+	@echo "            (SIM=1: with the Chatwoot simulator instead of a real Chatwoot)"
 	@echo "make test   install and run the whole suite (SQLite and PostgreSQL)"
 	@echo "make lint   ruff, mypy, buf lint/format/breaking"
 	@echo "make stubs  regenerate Python stubs from protos/"
@@ -62,8 +63,9 @@ test-sqlite: install
 migrate: install
 	$(BIN)/python -m ticket_service migrate
 
+# `make run SIM=1` adds the Chatwoot simulator (chatwoot_sim/) in place of a real Chatwoot.
 run: install
-	$(BIN)/python -m devstack
+	$(BIN)/python -m devstack $(if $(filter-out 0,$(SIM)),--chatwoot-sim)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) gen var .pytest_cache .mypy_cache .ruff_cache

@@ -5,6 +5,11 @@ gateway as child processes until Ctrl+C or SIGTERM, which stops them all gracefu
 of them exits on its own, the others are stopped and devstack exits non-zero. Every setting
 in DEFAULTS can be overridden from the environment; relative paths are relative to the
 repository root.
+
+`python -m devstack --chatwoot-sim` (`make run SIM=1`) also runs the Chatwoot simulator where
+the tenants file's first Chatwoot integration expects Chatwoot (its `base_url`), with that
+integration's account, token and webhook secret, sending webhooks to the gateway; once the
+gateway is ready it seeds the simulator's demo desk, so the whole loop runs with no Chatwoot.
 """
 
 from __future__ import annotations
@@ -15,6 +20,11 @@ import os
 import signal
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+
+from common.config import ChatwootIntegration, ConfigError, load_tenants
 
 ROOT = Path(__file__).resolve().parent
 DEV_TENANTS_FILE = "config/tenants.dev.toml"
@@ -28,7 +38,11 @@ DEFAULTS = {
     "GATEWAY_PORT": "8080",
 }
 SERVICES = ("ticket_service", "escalation_service", "gateway")
+SIMULATOR = "chatwoot_sim"
+SIM_FLAG = "--chatwoot-sim"
 KILL_AFTER_SECONDS = 15.0
+# How long the simulator's demo seed waits for the gateway to become ready.
+SEED_WAIT_SECONDS = 60.0
 
 Child = asyncio.subprocess.Process
 
@@ -47,8 +61,77 @@ async def spawn(env: dict[str, str], *args: str) -> Child:
     return await asyncio.create_subprocess_exec(sys.executable, "-m", *args, env=env, cwd=ROOT)
 
 
-def banner(env: dict[str, str], children: dict[str, Child]) -> str:
-    gateway = f"http://{env['GATEWAY_LISTEN_HOST']}:{env['GATEWAY_PORT']}"
+def gateway_url(env: dict[str, str]) -> str:
+    return f"http://{env['GATEWAY_LISTEN_HOST']}:{env['GATEWAY_PORT']}"
+
+
+def simulated_integration(env: dict[str, str]) -> ChatwootIntegration:
+    """The Chatwoot integration the simulator stands in for: the tenants file's first."""
+    tenants = load_tenants(ROOT / env["TICKETING_TENANTS_FILE"])
+    for tenant in tenants.tenants:
+        for integration in tenant.chatwoot:
+            return integration
+    raise ConfigError(f"{env['TICKETING_TENANTS_FILE']} has no [[tenants.chatwoot]] to simulate")
+
+
+def simulator_command(
+    env: dict[str, str], integration: ChatwootIntegration
+) -> tuple[dict[str, str], list[str]]:
+    """The environment and arguments of `python -m chatwoot_sim` listening at the
+    integration's base_url, as its account. Secrets go in the environment, not on the
+    command line, where any `ps` shows them."""
+    base = urlsplit(str(integration.base_url))
+    webhook_url = f"{gateway_url(env)}/webhooks/chatwoot/{integration.name}"
+    secrets = {
+        "CHATWOOT_SIM_ADMIN_TOKEN": integration.api_access_token.get_secret_value(),
+        "CHATWOOT_SIM_WEBHOOK_SECRET": "",
+    }
+    if integration.verification == "url_token":
+        # Chatwoot before 4.12 signs nothing; the URL carries the token instead.
+        assert integration.url_token is not None
+        webhook_url += f"?token={integration.url_token.get_secret_value()}"
+    elif integration.webhook_secret is not None:
+        secrets["CHATWOOT_SIM_WEBHOOK_SECRET"] = integration.webhook_secret.get_secret_value()
+    args = [
+        SIMULATOR,
+        f"--host={base.hostname}",
+        f"--port={base.port or 80}",
+        f"--account-id={integration.account_id}",
+        f"--webhook-url={webhook_url}",
+    ]
+    return env | secrets, args
+
+
+async def seed_simulator(env: dict[str, str], simulator_url: str) -> None:
+    """Once the gateway is ready, seed the simulator's demo desk: its webhooks then reach a
+    gateway that can take them. Gives up (with a note) after SEED_WAIT_SECONDS."""
+    deadline = asyncio.get_running_loop().time() + SEED_WAIT_SECONDS
+    async with httpx.AsyncClient(timeout=5.0) as http:
+        while True:
+            try:
+                ready = await http.get(f"{gateway_url(env)}/readyz")
+                if ready.status_code == 200:
+                    seeded = await http.post(f"{simulator_url}/_sim/seed", json={"preset": "demo"})
+                    seeded.raise_for_status()
+                    count = len(seeded.json()["conversations"])
+                    print(
+                        f"devstack: chatwoot simulator seeded {count} demo conversations; "
+                        f"their webhooks: {simulator_url}/_sim/webhooks",
+                        flush=True,
+                    )
+                    return
+            except httpx.HTTPError:
+                pass
+            if asyncio.get_running_loop().time() > deadline:
+                print("devstack: the gateway never became ready; simulator not seeded")
+                return
+            await asyncio.sleep(0.5)
+
+
+def banner(
+    env: dict[str, str], children: dict[str, Child], simulator_url: str | None = None
+) -> str:
+    gateway = gateway_url(env)
     pids = {name: child.pid for name, child in children.items()}
     lines = [
         "devstack: starting; Ctrl+C stops everything",
@@ -56,6 +139,13 @@ def banner(env: dict[str, str], children: dict[str, Child]) -> str:
         f"  escalation service  grpc  {env['ESCALATION_GRPC_LISTEN']:<24} "
         f"pid {pids['escalation_service']}",
         f"  gateway             http  {gateway:<24} pid {pids['gateway']}  (/healthz, /readyz)",
+    ]
+    if simulator_url is not None:
+        lines.append(
+            f"  chatwoot simulator  http  {simulator_url:<24} pid {pids[SIMULATOR]}  "
+            "(/_sim/state, /_sim/webhooks, /_sim/calls)"
+        )
+    lines += [
         f"  database            {env['TICKET_DATABASE_URL']}",
         f"  tenants             {env['TICKETING_TENANTS_FILE']}",
     ]
@@ -79,8 +169,20 @@ async def stop_all(children: dict[str, Child], exits: dict[str, asyncio.Task[int
     await asyncio.gather(*exits.values())
 
 
-async def run() -> int:
+async def run(with_simulator: bool = False) -> int:
     env = environment()
+    if not with_simulator:
+        # No Chatwoot to talk to: changes for it wait in the outbox, and nobody polls a
+        # Chatwoot that isn't there (set these to "true" to point at a real one).
+        env.setdefault("TICKET_SYNC_ENABLED", "false")
+        env.setdefault("TICKET_RECONCILE_ENABLED", "false")
+    integration = None
+    if with_simulator:
+        try:
+            integration = simulated_integration(env)
+        except ConfigError as error:
+            print(f"devstack: cannot run the Chatwoot simulator: {error}", file=sys.stderr)
+            return 1
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -95,7 +197,14 @@ async def run() -> int:
         return 1
 
     children = {name: await spawn(env, name) for name in SERVICES}
-    print(banner(env, children), flush=True)
+    simulator_url = None
+    seeding = None
+    if integration is not None:
+        simulator_env, simulator_args = simulator_command(env, integration)
+        children[SIMULATOR] = await spawn(simulator_env, *simulator_args)
+        simulator_url = str(integration.base_url).rstrip("/")
+        seeding = asyncio.create_task(seed_simulator(env, simulator_url))
+    print(banner(env, children, simulator_url), flush=True)
     exits = {name: asyncio.create_task(child.wait()) for name, child in children.items()}
     stop_requested = asyncio.create_task(stopping.wait())
     await asyncio.wait([stop_requested, *exits.values()], return_when=asyncio.FIRST_COMPLETED)
@@ -105,12 +214,14 @@ async def run() -> int:
     for name in crashed:
         code = exits[name].result()
         print(f"devstack: {name} exited (code {code}); stopping the rest", file=sys.stderr)
+    if seeding is not None:
+        seeding.cancel()
     await stop_all(children, exits)
     return 1 if crashed else 0
 
 
 def main() -> int:
-    return asyncio.run(run())
+    return asyncio.run(run(with_simulator=SIM_FLAG in sys.argv[1:]))
 
 
 if __name__ == "__main__":

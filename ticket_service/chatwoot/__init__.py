@@ -1,0 +1,68 @@
+"""The Chatwoot REST API client: typed results, one error tree, a circuit breaker per
+integration. See `client.py` for which token to use."""
+
+from ticket_service.chatwoot.breaker import BreakerState, CircuitBreaker
+from ticket_service.chatwoot.client import DEFAULT_TIMEOUT, ChatwootClient
+from ticket_service.chatwoot.errors import (
+    ChatwootError,
+    CircuitOpen,
+    ClientError,
+    ConnectionFailed,
+    NotFound,
+    PermanentError,
+    RateLimited,
+    RetryableError,
+    ServerError,
+    Timeout,
+    Unauthorized,
+    UnexpectedResponse,
+)
+from ticket_service.chatwoot.models import (
+    Agent,
+    AgentRole,
+    AvailabilityStatus,
+    ChatwootStatus,
+    Contact,
+    ContactPage,
+    Conversation,
+    ConversationCounts,
+    ConversationPage,
+    Message,
+    MessageType,
+    Priority,
+    StatusChange,
+    Team,
+)
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "Agent",
+    "AgentRole",
+    "AvailabilityStatus",
+    "BreakerState",
+    "ChatwootClient",
+    "ChatwootError",
+    "ChatwootStatus",
+    "CircuitBreaker",
+    "CircuitOpen",
+    "ClientError",
+    "ConnectionFailed",
+    "Contact",
+    "ContactPage",
+    "Conversation",
+    "ConversationCounts",
+    "ConversationPage",
+    "Message",
+    "MessageType",
+    "NotFound",
+    "PermanentError",
+    "Priority",
+    "RateLimited",
+    "RetryableError",
+    "ServerError",
+    "StatusChange",
+    "Team",
+    "Timeout",
+    "Unauthorized",
+    "UnexpectedResponse",
+]
