@@ -122,6 +122,12 @@ class Tenant(_Strict):
             raise ValueError(f"{region!r} is not a region code phonenumbers knows (e.g. 'US')")
         return region
 
+    def integration_for_account(self, account_id: int) -> ChatwootIntegration | None:
+        """The integration our changes to this account's conversations go through: the
+        first listed. Several may share an account (say, a separate webhook for automation
+        rules), and only the first one's API token is used."""
+        return next((i for i in self.chatwoot if i.account_id == account_id), None)
+
 
 class TenantsConfig(_Strict):
     tenants: list[Tenant] = Field(min_length=1)

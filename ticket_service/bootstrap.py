@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import grpc
@@ -11,9 +12,16 @@ from common.auth import AuthInterceptor, TokenAuthenticator
 from common.clock import Clock, SystemClock
 from common.config import TenantsConfig
 from common.grpc.server import RunningServer, start_server
+from ticket_service.chatwoot import ChatwootClient, CircuitBreaker
 from ticket_service.entrypoints.grpc_servicer import ERROR_DOMAIN, SERVICE, TicketServicer
+from ticket_service.service.chatwoot_dispatcher import ChatwootDispatcher, DispatchSettings
+from ticket_service.service.reconciler import Reconciler, ReconcileSettings
+from ticket_service.service.sync_tasks import SyncTasks
 from ticket_service.service.tickets import TicketService
 from ticketing.ticket.v1 import ticket_service_pb2_grpc
+
+# How long a stopping service lets the dispatcher finish the Chatwoot calls in flight.
+DISPATCHER_STOP_GRACE = 5.0
 
 
 @dataclass
@@ -21,6 +29,7 @@ class TicketApp:
     engine: AsyncEngine
     service: TicketService
     server: RunningServer
+    dispatcher: ChatwootDispatcher | None
 
     @property
     def port(self) -> int:
@@ -36,9 +45,19 @@ async def start(
     tenants: TenantsConfig,
     listen: str,
     clock: Clock | None = None,
+    sync: DispatchSettings | None = None,
+    reconcile: ReconcileSettings | None = None,
 ) -> TicketApp:
-    service = TicketService(engine, clock or SystemClock())
-    servicer = TicketServicer(service)
+    """Start serving; with `sync`, also deliver the Chatwoot outbox; with `reconcile`, also
+    reconcile each integration with Chatwoot's conversation list."""
+    clock = clock or SystemClock()
+    clients = chatwoot_clients(tenants, clock, sync or DispatchSettings())
+    dispatcher = None
+    if sync is not None:
+        dispatcher = ChatwootDispatcher(engine, clients, clock, sync)
+    wake = dispatcher.wake if dispatcher else _nothing
+    service = TicketService(engine, clock, on_sync_queued=wake)
+    servicer = TicketServicer(service, SyncTasks(service, on_sync_queued=wake))
 
     def register(server: grpc.aio.Server) -> list[str]:
         ticket_service_pb2_grpc.add_TicketServiceServicer_to_server(servicer, server)
@@ -49,5 +68,42 @@ async def start(
         register=register,
         interceptors=[AuthInterceptor(TokenAuthenticator(tenants), error_domain=ERROR_DOMAIN)],
     )
+    if dispatcher is not None:
+        dispatcher.start()
+        server.on_stop.append(functools.partial(dispatcher.stop, DISPATCHER_STOP_GRACE))
+    if reconcile is not None:
+        reconciler = Reconciler(service, clients, tenants, clock, reconcile)
+        reconciler.start()
+        server.on_stop.append(reconciler.stop)
+
+    async def close_clients() -> None:
+        for client in clients.values():
+            await client.aclose()
+
+    server.on_stop.append(close_clients)
     server.on_stop.append(engine.dispose)
-    return TicketApp(engine=engine, service=service, server=server)
+    return TicketApp(engine=engine, service=service, server=server, dispatcher=dispatcher)
+
+
+def chatwoot_clients(
+    tenants: TenantsConfig, clock: Clock, sync: DispatchSettings
+) -> dict[str, ChatwootClient]:
+    """One client per integration, each with its own circuit breaker."""
+    return {
+        integration.name: ChatwootClient(
+            integration,
+            clock=clock,
+            breaker=CircuitBreaker(
+                integration.name,
+                failure_threshold=sync.breaker_threshold,
+                cool_down=sync.breaker_cool_down,
+                clock=clock,
+            ),
+        )
+        for tenant in tenants.tenants
+        for integration in tenant.chatwoot
+    }
+
+
+def _nothing() -> None:
+    """Without a dispatcher, queued work waits for one (another replica's, or the next run)."""

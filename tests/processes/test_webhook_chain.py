@@ -73,6 +73,9 @@ class Chain:
             "TICKETING_TENANTS_FILE": str(tenants),
             "TICKET_GRPC_LISTEN": f"127.0.0.1:{self.ticket_port}",
             "SHUTDOWN_GRACE_SECONDS": "2",
+            # Webhooks only: there is no Chatwoot API here to sync with or reconcile from.
+            "TICKET_SYNC_ENABLED": "false",
+            "TICKET_RECONCILE_ENABLED": "false",
         }
         self.gateway_env = {
             "GATEWAY_PORT": str(self.gateway_port),

@@ -29,6 +29,7 @@ from common.db import create_engine
 from tests.conftest import tenants_config
 from ticket_service.adapters.migrate import upgrade
 from ticket_service.entrypoints.grpc_servicer import TicketServicer
+from ticket_service.service.sync_tasks import SyncTasks
 from ticket_service.service.tickets import TicketService
 from ticketing.ticket.v1 import ticket_service_pb2
 
@@ -62,7 +63,8 @@ async def _build(database: Path, clock: Clock) -> tuple[AsyncEngine, TicketServi
     except BaseException:
         await engine.dispose()
         raise
-    return engine, TicketServicer(TicketService(engine, clock))
+    service = TicketService(engine, clock)
+    return engine, TicketServicer(service, SyncTasks(service))
 
 
 @dataclass(frozen=True)

@@ -227,3 +227,45 @@ chatwoot_echoes = Table(
     Column("expire_time", UtcDateTime, nullable=False),
     Index(None, "tenant_id", "account_id", "conversation_id", "attribute"),
 )
+
+# The transactional outbox: changes Chatwoot must see, written in the same transaction as
+# the ticket change. The id orders a conversation's tasks; the dispatcher delivers only the
+# oldest pending task of each conversation. While a dispatcher works on a task,
+# `next_attempt_time` is its lease: if that dispatcher dies, the task is due again then.
+chatwoot_outbox = Table(
+    "chatwoot_outbox",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("tenant_id", String(63), nullable=False),
+    Column("integration", String(63), nullable=False),
+    Column("account_id", BigInteger, nullable=False),
+    Column("conversation_id", BigInteger, nullable=False),
+    Column("ticket_id", String(36)),
+    Column("ticket_number", String(32)),
+    Column("kind", String(16), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text, nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+    Column("next_attempt_time", UtcDateTime, nullable=False),
+    Column("deliver_time", UtcDateTime),
+    # The dispatcher's scan for due tasks spans tenants, so this index leads with state.
+    Index(None, "state", "next_attempt_time"),
+    Index(None, "tenant_id", "account_id", "conversation_id", "id"),
+    Index(None, "tenant_id", "ticket_id", "id"),
+)
+
+# Per integration: conversations updated up to `reconciled_until` have been reconciled
+# (compared with Chatwoot's own list, catching the webhooks it dropped). A replica reconciles
+# while it holds the lease, so replicas take turns instead of doing the same work twice.
+chatwoot_reconciliations = Table(
+    "chatwoot_reconciliations",
+    metadata,
+    Column("tenant_id", String(63), nullable=False),
+    Column("integration", String(63), nullable=False),
+    Column("reconciled_until", UtcDateTime),
+    Column("lease_until", UtcDateTime),
+    Column("backfill_page", Integer, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "integration"),
+)

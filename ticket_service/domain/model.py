@@ -21,6 +21,7 @@ MAX_LABELS = 50
 MAX_LABEL = 255
 MAX_DISPLAY_NAME = 255
 MAX_ASSIGNEE_ID = 255
+MAX_NOTE = 10_000
 
 
 class Status(StrEnum):
@@ -57,6 +58,7 @@ class EventType(StrEnum):
     CUSTOMER_UPDATED = "customer_updated"
     MESSAGE_ADDED = "message_added"
     SNOOZE_CHANGED = "snooze_changed"
+    NOTE_ADDED = "note_added"
 
 
 @dataclass(frozen=True)
@@ -333,6 +335,16 @@ class Ticket:
         before = {"priority": self.priority.value}
         self.priority = priority
         return self._changed(now, EventType.PRIORITY_CHANGED, before)
+
+    def add_note(self, note_id: str, body: str) -> Change:
+        """An internal note: commentary on the ticket, which it leaves unchanged."""
+        self._mutable(closed_ok=True)
+        body = body.strip()
+        if not body:
+            raise InvalidArgument.single("body", "must not be empty")
+        if len(body) > MAX_NOTE:
+            raise InvalidArgument.single("body", f"must be at most {MAX_NOTE} characters")
+        return Change(EventType.NOTE_ADDED, {}, {"note_id": note_id, "body": body})
 
     def delete(self, now: datetime) -> Change:
         self._mutable(closed_ok=True)

@@ -20,8 +20,10 @@ from ticket_service.adapters.repository import TicketFilter
 from ticket_service.domain.numbering import TicketNumber
 from ticket_service.entrypoints import proto_mapping as mapping
 from ticket_service.service.chatwoot_intake import ChatwootIntake
+from ticket_service.service.sync_tasks import SyncTasks
 from ticket_service.service.tickets import ContactInput, Idempotency, NewTicket, TicketService
 from ticketing.ticket.v1 import (
+    chatwoot_sync_pb2,
     customer_pb2,
     enums_pb2,
     ticket_pb2,
@@ -86,9 +88,10 @@ def _ticket_number(name: str) -> TicketNumber:
 
 @map_service_errors(SERVICE, domain=ERROR_DOMAIN)
 class TicketServicer(ticket_service_pb2_grpc.TicketServiceServicer):
-    def __init__(self, service: TicketService) -> None:
+    def __init__(self, service: TicketService, sync_tasks: SyncTasks) -> None:
         self._service = service
         self._intake = ChatwootIntake(service)
+        self._sync_tasks = sync_tasks
 
     async def CreateTicket(
         self, request: ticket_service_pb2.CreateTicketRequest, context: Context
@@ -363,6 +366,54 @@ class TicketServicer(ticket_service_pb2_grpc.TicketServiceServicer):
             messages=[mapping.message_to_proto(m, ticket.name) for m in stored[:limit]],
             next_page_token=next_token,
         )
+
+    async def AddTicketNote(
+        self, request: ticket_service_pb2.AddTicketNoteRequest, context: Context
+    ) -> ticket_service_pb2.AddTicketNoteResponse:
+        added = await self._service.add_note(
+            current_principal(),
+            TicketNumber.from_resource_name(request.ticket, field="ticket"),
+            request.body,
+            idempotency=_idempotency(request, "AddTicketNote"),
+        )
+        return ticket_service_pb2.AddTicketNoteResponse(
+            ticket=mapping.ticket_to_proto(added.ticket),
+            note_id=added.note_id,
+            sync_task=added.sync_task,
+        )
+
+    async def ListChatwootSyncTasks(
+        self, request: ticket_service_pb2.ListChatwootSyncTasksRequest, context: Context
+    ) -> ticket_service_pb2.ListChatwootSyncTasksResponse:
+        limit = page_size(request.page_size)
+        filters = filter_fingerprint("sync", request.state, request.ticket)
+        token = PageToken.decode(request.page_token, filters=filters)
+        ticket = None
+        if request.ticket:
+            ticket = TicketNumber.from_resource_name(request.ticket, field="ticket")
+        tasks = await self._sync_tasks.list(
+            current_principal(),
+            state=mapping.sync_state_from_proto(request.state),
+            ticket=ticket,
+            before_id=int(token.id) if token else None,
+            limit=limit + 1,
+        )
+        next_token = ""
+        if len(tasks) > limit:
+            last = tasks[limit - 1]
+            next_token = PageToken(last.create_time, str(last.id), filters).encode()
+        return ticket_service_pb2.ListChatwootSyncTasksResponse(
+            tasks=[mapping.sync_task_to_proto(task) for task in tasks[:limit]],
+            next_page_token=next_token,
+        )
+
+    async def RetryChatwootSyncTask(
+        self, request: ticket_service_pb2.RetryChatwootSyncTaskRequest, context: Context
+    ) -> chatwoot_sync_pb2.ChatwootSyncTask:
+        task = await self._sync_tasks.retry(
+            current_principal(), mapping.sync_task_id_from_name(request.name)
+        )
+        return mapping.sync_task_to_proto(task)
 
 
 def _next_token(rows: list[Any], limit: int, filters: str) -> str:

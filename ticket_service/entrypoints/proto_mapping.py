@@ -21,11 +21,13 @@ from ticket_service.domain.chatwoot import (
     MessageDirection,
     SenderType,
 )
+from ticket_service.domain.chatwoot_sync import SyncState, SyncTask
 from ticket_service.domain.model import ConversationLink, Customer, Priority, Status, Ticket
 from ticket_service.service.chatwoot_intake import Delivery, EventKind
 from ticket_service.service.tickets import etag_of
 from ticketing.ticket.v1 import (
     chatwoot_pb2,
+    chatwoot_sync_pb2,
     customer_pb2,
     enums_pb2,
     ticket_event_pb2,
@@ -320,3 +322,39 @@ def message_to_proto(stored: StoredMessage, ticket_name: str) -> chatwoot_pb2.Co
         create_time=_timestamp(message.create_time),
         delete_time=_timestamp(stored.delete_time),
     )
+
+
+# The Chatwoot outbox
+
+
+def sync_task_to_proto(task: SyncTask) -> chatwoot_sync_pb2.ChatwootSyncTask:
+    return chatwoot_sync_pb2.ChatwootSyncTask(
+        name=task.name,
+        ticket=f"tickets/{task.ticket_number.lower()}" if task.ticket_number else "",
+        integration=task.integration,
+        account_id=task.account_id,
+        conversation_id=task.conversation_id,
+        kind=chatwoot_sync_pb2.ChatwootSyncKind.Value(f"CHATWOOT_SYNC_KIND_{task.kind.name}"),
+        payload=_struct(task.payload),
+        state=chatwoot_sync_pb2.ChatwootSyncState.Value(f"CHATWOOT_SYNC_STATE_{task.state.name}"),
+        attempts=task.attempts,
+        last_error=task.last_error,
+        create_time=_timestamp(task.create_time),
+        next_attempt_time=(
+            _timestamp(task.next_attempt_time) if task.state is SyncState.PENDING else None
+        ),
+        deliver_time=_timestamp(task.deliver_time),
+    )
+
+
+def sync_state_from_proto(number: int) -> SyncState | None:
+    return _optional_enum(
+        number, chatwoot_sync_pb2.ChatwootSyncState, "CHATWOOT_SYNC_STATE", SyncState, "state"
+    )
+
+
+def sync_task_id_from_name(name: str) -> int:
+    prefix, _, task_id = name.partition("/")
+    if prefix != "chatwootSyncTasks" or not task_id.isdigit() or len(task_id) > 18:
+        raise InvalidArgument.single("name", "must look like chatwootSyncTasks/{id}")
+    return int(task_id)

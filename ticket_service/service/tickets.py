@@ -20,6 +20,7 @@ from common.clock import Clock
 from common.config import Source
 from common.errors import Aborted, InvalidArgument, NotFound, field_prefix
 from ticket_service.adapters.chatwoot_store import MessageKey, StoredMessage
+from ticket_service.adapters.outbox import Destination
 from ticket_service.adapters.repository import (
     CustomerFilter,
     PageKey,
@@ -28,6 +29,7 @@ from ticket_service.adapters.repository import (
     TicketFilter,
 )
 from ticket_service.domain.chatwoot import echoes_of
+from ticket_service.domain.chatwoot_sync import commands_for
 from ticket_service.domain.contacts import normalize_email, normalize_phone
 from ticket_service.domain.model import (
     Change,
@@ -74,7 +76,22 @@ class NewTicket:
     labels: tuple[str, ...] = ()
 
 
-Result = TypeVar("Result", Ticket, Customer)
+@dataclass(frozen=True)
+class NoteAdded:
+    ticket: Ticket
+    note_id: str
+    sync_task: str
+    """The outbox task posting the note to Chatwoot; empty without a conversation."""
+
+    def as_record(self) -> dict[str, Any]:
+        return {"ticket": self.ticket.as_record(), "note_id": self.note_id, "sync": self.sync_task}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> NoteAdded:
+        return cls(Ticket.from_record(record["ticket"]), record["note_id"], record["sync"])
+
+
+Result = TypeVar("Result", Ticket, Customer, NoteAdded)
 
 # How long a value we wrote to Chatwoot is expected to echo back in a webhook.
 ECHO_WINDOW = timedelta(minutes=10)
@@ -103,9 +120,17 @@ def normalize_contact(raw: ContactInput, region: str) -> Contact:
 
 
 class TicketService:
-    def __init__(self, engine: AsyncEngine, clock: Clock) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        clock: Clock,
+        *,
+        on_sync_queued: Callable[[], None] = lambda: None,
+    ) -> None:
         self._engine = engine
         self._clock = clock
+        # Wakes the Chatwoot dispatcher when a commit queued work for it.
+        self._on_sync_queued = on_sync_queued
 
     def unit_of_work(self, caller: Principal) -> UnitOfWork:
         return UnitOfWork(self._engine, caller.tenant_id)
@@ -290,24 +315,57 @@ class TicketService:
                         caller, change, ticket=ticket, reason=reason, idempotency=idempotency
                     )
                 )
-                await self._expect_echoes(uow, caller, ticket, change)
+                await self._tell_chatwoot(uow, caller, ticket, change)
             return ticket
 
         return await self._idempotent(caller, idempotency, Ticket.from_record, work)
 
-    async def _expect_echoes(
+    async def add_note(
+        self,
+        caller: Principal,
+        number: TicketNumber,
+        body: str,
+        idempotency: Idempotency | None = None,
+    ) -> NoteAdded:
+        async def work(uow: UnitOfWork) -> NoteAdded:
+            # Locked like any change, so the note queues behind the ticket's earlier ones.
+            ticket = await _load_ticket(uow, number, for_update=True)
+            note_id = str(uuid.uuid4())
+            change = ticket.add_note(note_id, body)
+            uow.record(self.event_for(caller, change, ticket=ticket, idempotency=idempotency))
+            tasks = await self._tell_chatwoot(uow, caller, ticket, change)
+            return NoteAdded(ticket, note_id, tasks[0] if tasks else "")
+
+        return await self._idempotent(caller, idempotency, NoteAdded.from_record, work)
+
+    async def _tell_chatwoot(
         self, uow: UnitOfWork, caller: Principal, ticket: Ticket, change: Change
-    ) -> None:
-        """Remember what Chatwoot will show after our change, so its webhook echo is
-        recognised instead of applied again (or, arriving late, undoing a newer change)."""
+    ) -> list[str]:
+        """Queue what Chatwoot must show after our change, in this transaction; the names
+        of the outbox tasks.
+
+        What Chatwoot will show is also remembered, so the webhook echoing it is recognised
+        instead of applied again (or, arriving late, undoing a newer change). Changes that
+        came from Chatwoot are not sent back.
+        """
         link = ticket.conversation
         if link is None or caller.source is Source.CHATWOOT:
-            return
+            return []
         expire_time = self._clock.now() + ECHO_WINDOW
         for attribute, value in echoes_of(change.type, change.after):
             await uow.echoes.expect(
                 link.account_id, link.conversation_id, attribute, value, expire_time
             )
+        integration = caller.tenant.integration_for_account(link.account_id)
+        commands = commands_for(change)
+        if integration is None or not commands:
+            return []
+        destination = Destination(
+            integration.name, link.account_id, link.conversation_id, ticket.id, str(ticket.number)
+        )
+        ids = await uow.outbox.enqueue(destination, commands, self._clock.now())
+        uow.after_commit(self._on_sync_queued)
+        return [f"chatwootSyncTasks/{task_id}" for task_id in ids]
 
     async def update_ticket(
         self,

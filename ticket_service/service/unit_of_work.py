@@ -6,6 +6,7 @@ of work get their cursors and are written at commit, in the same transaction.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
@@ -17,6 +18,8 @@ from ticket_service.adapters.chatwoot_store import (
     EchoRegistry,
     MessageHistory,
 )
+from ticket_service.adapters.outbox import Outbox
+from ticket_service.adapters.reconciliations import Reconciliations
 from ticket_service.adapters.repository import (
     CustomerRepository,
     EventLog,
@@ -35,12 +38,15 @@ class UnitOfWork:
     conversations: ConversationStates
     messages: MessageHistory
     echoes: EchoRegistry
+    outbox: Outbox
+    reconciliations: Reconciliations
 
     def __init__(self, engine: AsyncEngine, tenant_id: str) -> None:
         self._engine = engine
         self._tenant = tenant_id
         self._conn: AsyncConnection | None = None
         self._pending: list[PendingEvent] = []
+        self._after_commit: list[Callable[[], None]] = []
 
     async def __aenter__(self) -> Self:
         self._conn = await self._engine.connect()
@@ -53,6 +59,8 @@ class UnitOfWork:
         self.conversations = ConversationStates(self._conn, self._tenant)
         self.messages = MessageHistory(self._conn, self._tenant)
         self.echoes = EchoRegistry(self._conn, self._tenant)
+        self.outbox = Outbox(self._conn, self._tenant)
+        self.reconciliations = Reconciliations(self._conn, self._tenant)
         return self
 
     async def __aexit__(
@@ -71,8 +79,15 @@ class UnitOfWork:
     def record(self, event: PendingEvent) -> None:
         self._pending.append(event)
 
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once this unit of work has committed (not if it rolls back)."""
+        self._after_commit.append(callback)
+
     async def commit(self) -> None:
         assert self._conn is not None
         await self.events.append(self._pending)
         self._pending.clear()
         await self._conn.commit()
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
