@@ -92,6 +92,10 @@ class Listener:
     def go_down(self, seconds: float) -> None:
         self._up_at = time.monotonic() + seconds
         if self._server is not None:
+            # Refuse new connections now: uvicorn only notices should_exit on its next tick,
+            # up to 0.1 s later, and a client could still get through meanwhile.
+            for server in self._server.servers:
+                server.close()
             self._server.should_exit = True
 
     def stop(self) -> None:

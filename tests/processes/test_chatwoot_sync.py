@@ -50,6 +50,7 @@ P = enums_pb2.TicketPriority
 S = enums_pb2.TicketStatus
 Pending = chatwoot_sync_pb2.ChatwootSyncState.CHATWOOT_SYNC_STATE_PENDING
 Delivered = chatwoot_sync_pb2.ChatwootSyncState.CHATWOOT_SYNC_STATE_DELIVERED
+API = enums_pb2.EventSource.EVENT_SOURCE_API
 # Fast retries, so the test waits for Chatwoot, not for our backoff.
 FAST_SYNC_ENV = {
     "TICKET_SYNC_POLL_SECONDS": "0.1",
@@ -261,6 +262,72 @@ async def test_status_round_trips_both_ways_without_an_echo_loop(stack: Stack) -
         ]
         tasks = await _wait_until_delivered(stub, within=5)
         assert len(tasks) == 1
+
+
+async def test_priority_assignee_and_notes_reach_chatwoot_and_their_echoes_change_nothing(
+    stack: Stack,
+) -> None:
+    stack.start_ticket_service()
+    stack.start_gateway()
+    sim = stack.sim.control
+    agent = sim.seed(agents=[{"name": "Grace"}], webhooks=False).agent_ids[0]
+    [conversation] = sim.seed(
+        conversations=[{"contact": {"name": "Ada", "email": "ada@example.com"}}]
+    ).conversation_ids
+    async with _stubs(stack.ports) as [stub]:
+        ticket = await _wait_for_ticket(stub, conversation)
+        head = await _head(stub)
+
+        await stub.SetTicketPriority(
+            ticket_service_pb2.SetTicketPriorityRequest(
+                name=ticket.name, priority=P.TICKET_PRIORITY_URGENT
+            ),
+            metadata=METADATA,
+        )
+        await stub.AssignTicket(
+            ticket_service_pb2.AssignTicketRequest(name=ticket.name, assignee_id=str(agent)),
+            metadata=METADATA,
+        )
+        note = await stub.AddTicketNote(
+            ticket_service_pb2.AddTicketNoteRequest(ticket=ticket.name, body="VIP customer"),
+            metadata=METADATA,
+        )
+        await _wait_until_delivered(stub, within=10)
+        seen = sim.state().conversation(conversation, ACCOUNT_ID)
+        assert (seen["priority"], seen["assignee_id"]) == ("urgent", agent)
+        sim.wait_for_webhooks(
+            lambda hooks: (
+                sum(h.event == "message_created" for h in hooks) >= 1
+                and sum(h.event == "conversation_updated" for h in hooks) >= 2
+                and all(h.outcome == "delivered" for h in hooks)
+            )
+        )
+        await asyncio.sleep(0.5)
+
+        # The echoes came back through the gateway and changed nothing: the log holds only
+        # our three changes, and our note is not stored as a customer conversation message.
+        events = await stub.ListTicketEvents(
+            ticket_service_pb2.ListTicketEventsRequest(after_cursor=head), metadata=METADATA
+        )
+        assert [(e.type, e.source) for e in events.events] == [
+            (enums_pb2.TicketEventType.TICKET_EVENT_TYPE_PRIORITY_CHANGED, API),
+            (enums_pb2.TicketEventType.TICKET_EVENT_TYPE_ASSIGNEE_CHANGED, API),
+            (enums_pb2.TicketEventType.TICKET_EVENT_TYPE_NOTE_ADDED, API),
+        ]
+        messages = await stub.ListTicketMessages(
+            ticket_service_pb2.ListTicketMessagesRequest(parent=ticket.name), metadata=METADATA
+        )
+        assert all(m.content != "VIP customer" for m in messages.messages)
+        notes = [c.json for c in sim.calls() if c.path.endswith("/messages")]
+        assert notes[0]["content_attributes"] == {"ticketing_ref": f"note:{note.note_id}"}
+        assert len(notes) == 1
+
+
+async def _head(stub: TicketServiceAsyncStub) -> int:
+    log = await stub.ListTicketEvents(
+        ticket_service_pb2.ListTicketEventsRequest(page_size=1), metadata=METADATA
+    )
+    return log.head_cursor
 
 
 async def test_changes_made_while_chatwoot_is_down_30_s_arrive_in_order_each_once(

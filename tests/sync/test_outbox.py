@@ -7,8 +7,11 @@ recorded (its state and the calls it received) is what these tests check.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+from datetime import UTC, datetime, timedelta
 
 import grpc
+from google.protobuf import timestamp_pb2
 
 from tests.conftest import ACME, ACME_GATEWAY_TOKEN, GLOBEX, bearer
 from tests.e2e.conftest import expect_error
@@ -394,3 +397,83 @@ async def test_tasks_are_listed_newest_first_page_by_page(desk: Desk) -> None:
 async def _none_pending(desk: Desk, ticket: str) -> bool | None:
     tasks = await desk.tasks(ticket)
     return True if all(t.state != State.CHATWOOT_SYNC_STATE_PENDING for t in tasks) else None
+
+
+def _stamp(offset: timedelta) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(datetime.now(UTC) + offset)
+    return stamp
+
+
+async def _chatwoot_says(
+    desk: Desk, conversation: int, *, assignee_id: str, updated: timedelta
+) -> ticket_service_pb2.ApplyChatwootDeliveryResponse:
+    """A conversation_updated webhook, stamped `updated` from now, through the gateway's
+    credential."""
+    key = hashlib.sha256(f"{conversation}:{assignee_id}:{updated}".encode()).hexdigest()
+    return await desk.stub.ApplyChatwootDelivery(
+        ticket_service_pb2.ApplyChatwootDeliveryRequest(
+            delivery=chatwoot_pb2.ChatwootDelivery(
+                integration="acme-chatwoot",
+                content_key=key,
+                kind=chatwoot_pb2.CHATWOOT_EVENT_KIND_CONVERSATION_UPDATED,
+                conversation=chatwoot_pb2.ChatwootConversationState(
+                    account_id=ACCOUNT_ID,
+                    conversation_id=conversation,
+                    inbox_id=1,
+                    status=chatwoot_pb2.CHATWOOT_STATUS_OPEN,
+                    assignee_id=assignee_id,
+                    update_time=_stamp(updated),
+                ),
+            )
+        ),
+        metadata=bearer(ACME_GATEWAY_TOKEN),
+    )
+
+
+async def _assignee(desk: Desk, name: str) -> str:
+    ticket = await desk.stub.GetTicket(
+        ticket_service_pb2.GetTicketRequest(name=name), metadata=ACME
+    )
+    return ticket.assignee_id
+
+
+async def test_a_chatwoot_state_older_than_our_write_does_not_undo_it(desk: Desk) -> None:
+    conversation = desk.conversation()
+    ticket = await desk.ticket_for(conversation)
+    await desk.stub.AssignTicket(
+        ticket_service_pb2.AssignTicketRequest(name=ticket.name, assignee_id="12"), metadata=ACME
+    )
+    await desk.settled(ticket.name)  # sent: Chatwoot states from now on can show it
+
+    stale = await _chatwoot_says(desk, conversation, assignee_id="", updated=-timedelta(minutes=1))
+
+    assert "assignee (none) predates our write" in stale.effects
+    assert await _assignee(desk, ticket.name) == "12"
+
+    # An agent reassigns in Chatwoot after our write: that newer change wins.
+    newer = await _chatwoot_says(desk, conversation, assignee_id="77", updated=timedelta(seconds=5))
+
+    assert newer.outcome == ticket_service_pb2.DELIVERY_OUTCOME_APPLIED
+    assert await _assignee(desk, ticket.name) == "77"
+
+
+async def test_a_write_still_queued_wins_over_any_chatwoot_state(desk: Desk) -> None:
+    conversation = desk.conversation()
+    agent = desk.sim.control.seed(agents=[{"name": "Grace"}], webhooks=False).agent_ids[0]
+    ticket = await desk.ticket_for(conversation)
+    desk.sim.control.down(1.5)
+    await desk.stub.AssignTicket(
+        ticket_service_pb2.AssignTicketRequest(name=ticket.name, assignee_id=str(agent)),
+        metadata=ACME,
+    )
+
+    meanwhile = await _chatwoot_says(
+        desk, conversation, assignee_id="", updated=timedelta(seconds=5)
+    )
+
+    assert "assignee (none) predates our write" in meanwhile.effects
+    assert await _assignee(desk, ticket.name) == str(agent)
+    await desk.settled(ticket.name, within=15)
+    seen = desk.sim.control.state().conversation(conversation, ACCOUNT_ID)
+    assert seen["assignee_id"] == agent

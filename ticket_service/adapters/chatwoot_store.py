@@ -262,10 +262,20 @@ def _stored_message(row: Row[Any]) -> StoredMessage:
     )
 
 
-_PENDING_ECHOES = select(_echo.attribute, _echo.value, _echo.expire_time).where(_THIS_CONVERSATION)
+_PENDING_ECHOES = select(_echo.attribute, _echo.value, _echo.expire_time, _echo.write_time).where(
+    _THIS_CONVERSATION
+)
 _FORGET_EXPIRED_ECHOES = delete(chatwoot_echoes).where(
     _THIS_CONVERSATION, _echo.expire_time <= bindparam("now", type_=_echo.expire_time.type)
 )
+
+
+@dataclass(frozen=True)
+class ExpectedEcho:
+    attribute: str
+    value: str
+    write_time: datetime | None
+    """When our write was sent; None while it waits in the outbox."""
 
 
 class EchoRegistry(TenantScoped):
@@ -278,6 +288,8 @@ class EchoRegistry(TenantScoped):
         attribute: str,
         value: str,
         expire_time: datetime,
+        *,
+        write_time: datetime | None = None,
     ) -> None:
         await self._conn.execute(
             chatwoot_echoes.insert().values(
@@ -287,32 +299,64 @@ class EchoRegistry(TenantScoped):
                 attribute=attribute,
                 value=value,
                 expire_time=expire_time,
+                write_time=write_time,
             )
         )
 
-    async def pending(
-        self, account_id: int, conversation_id: int, now: datetime
-    ) -> set[tuple[str, str]]:
-        """The (attribute, value) echoes still expected; forgets expired ones on the way.
-
-        One query per delivery in the common case of none expected.
-        """
-        where = {"tenant": self._tenant, "account": account_id, "conversation": conversation_id}
-        rows = (await self._conn.execute(_PENDING_ECHOES, where)).all()
-        if any(row.expire_time <= now for row in rows):
-            await self._conn.execute(_FORGET_EXPIRED_ECHOES, {**where, "now": now})
-        return {(row.attribute, row.value) for row in rows if row.expire_time > now}
-
-    async def forget(
-        self, account_id: int, conversation_id: int, attribute: str, value: str
+    async def sent(
+        self,
+        account_id: int,
+        conversation_id: int,
+        attribute: str,
+        value: str,
+        *,
+        write_time: datetime,
+        expire_time: datetime,
     ) -> None:
+        """Our write of `value` is being sent now: its echo is expected from here on."""
         c = chatwoot_echoes.c
-        await self._conn.execute(
-            delete(chatwoot_echoes).where(
+        stamped = await self._conn.execute(
+            update(chatwoot_echoes)
+            .where(
                 c.tenant_id == self._tenant,
                 c.account_id == account_id,
                 c.conversation_id == conversation_id,
                 c.attribute == attribute,
                 c.value == value,
+                c.write_time.is_(None),
             )
+            .values(write_time=write_time, expire_time=expire_time)
         )
+        if stamped.rowcount == 0:
+            await self.expect(
+                account_id, conversation_id, attribute, value, expire_time, write_time=write_time
+            )
+
+    async def pending(
+        self, account_id: int, conversation_id: int, now: datetime
+    ) -> list[ExpectedEcho]:
+        """The echoes still expected; forgets expired ones on the way."""
+        where = {"tenant": self._tenant, "account": account_id, "conversation": conversation_id}
+        rows = (await self._conn.execute(_PENDING_ECHOES, where)).all()
+        if any(row.expire_time <= now for row in rows):
+            await self._conn.execute(_FORGET_EXPIRED_ECHOES, {**where, "now": now})
+        return [
+            ExpectedEcho(row.attribute, row.value, row.write_time)
+            for row in rows
+            if row.expire_time > now
+        ]
+
+    async def forget(
+        self, account_id: int, conversation_id: int, attribute: str, value: str | None = None
+    ) -> None:
+        """Forget the echoes expected of `attribute`: of one value, or of all."""
+        c = chatwoot_echoes.c
+        conditions = [
+            c.tenant_id == self._tenant,
+            c.account_id == account_id,
+            c.conversation_id == conversation_id,
+            c.attribute == attribute,
+        ]
+        if value is not None:
+            conditions.append(c.value == value)
+        await self._conn.execute(delete(chatwoot_echoes).where(*conditions))

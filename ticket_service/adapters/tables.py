@@ -215,7 +215,9 @@ conversation_messages = Table(
 )
 
 # Values we wrote (or are about to write) to a Chatwoot conversation. The webhook that
-# echoes one back is recognised by it and not applied a second time.
+# echoes one back is recognised by it and not applied a second time. `write_time` is when
+# the dispatcher sent the write (NULL while it waits in the outbox): Chatwoot states older
+# than that can't show it yet.
 chatwoot_echoes = Table(
     "chatwoot_echoes",
     metadata,
@@ -225,6 +227,7 @@ chatwoot_echoes = Table(
     Column("attribute", String(32), nullable=False),
     Column("value", String(255), nullable=False),
     Column("expire_time", UtcDateTime, nullable=False),
+    Column("write_time", UtcDateTime),
     Index(None, "tenant_id", "account_id", "conversation_id", "attribute"),
 )
 

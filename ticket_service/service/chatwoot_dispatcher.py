@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -31,7 +31,7 @@ from ticket_service.chatwoot import (
     RateLimited,
     RetryableError,
 )
-from ticket_service.domain.chatwoot_sync import RetryPolicy, SyncKind, SyncTask
+from ticket_service.domain.chatwoot_sync import RetryPolicy, SyncKind, SyncState, SyncTask
 
 log = structlog.get_logger("chatwoot_dispatcher")
 
@@ -105,19 +105,14 @@ class ChatwootDispatcher:
             tasks = await OutboxQueue(conn).claim_due(
                 now, now + self._settings.lease, self._settings.batch
             )
-            # Expected before the call, since Chatwoot may echo before it answers us.
-            for task in tasks:
-                registry = EchoRegistry(conn, task.tenant_id)
-                for attribute, value in task.echoes():
-                    await registry.expect(
-                        task.account_id, task.conversation_id, attribute, value, now + ECHO_WINDOW
-                    )
         await asyncio.gather(*(self._attempt(task) for task in tasks))
         return len(tasks)
 
     async def _attempt(self, task: SyncTask) -> None:
         client = self._clients.get(task.integration)
         retry = self._settings.retry
+        # Chatwoot stamps our write at or after this moment.
+        started = self._clock.now()
         if client is None:
             task.failed(f"integration {task.integration} is no longer configured", retry_at=None)
         else:
@@ -140,6 +135,8 @@ class ChatwootDispatcher:
                 task.delivered(self._clock.now())
         async with self._engine.begin() as conn:
             settled = await OutboxQueue(conn).settle(task)
+            if settled:
+                await _record_echoes(EchoRegistry(conn, task.tenant_id), task, started)
         log.info(
             "chatwoot_sync",
             task=task.name,
@@ -150,6 +147,23 @@ class ChatwootDispatcher:
             error=task.last_error or None,
             lease_lost=not settled or None,
         )
+
+
+async def _record_echoes(registry: EchoRegistry, task: SyncTask, written: datetime) -> None:
+    """Once Chatwoot has our write, states it stamps later show it, and its echo is due;
+    once it refused it for good, no echo will come and Chatwoot's value stands."""
+    for attribute, value in task.echoes():
+        if task.state is SyncState.DELIVERED:
+            await registry.sent(
+                task.account_id,
+                task.conversation_id,
+                attribute,
+                value,
+                write_time=written,
+                expire_time=written + ECHO_WINDOW,
+            )
+        elif task.state is SyncState.DEAD:
+            await registry.forget(task.account_id, task.conversation_id, attribute, value)
 
 
 async def _send(client: ChatwootClient, task: SyncTask) -> None:

@@ -13,12 +13,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 
 from common.auth import Principal
 from common.config import ChatwootIntegration, Source
 from common.errors import InvalidArgument, NotFound, PermissionDenied
-from ticket_service.adapters.chatwoot_store import ConversationSyncState
+from ticket_service.adapters.chatwoot_store import ConversationSyncState, ExpectedEcho
 from ticket_service.domain.chatwoot import (
     ChatwootContact,
     ChatwootMessage,
@@ -38,6 +39,9 @@ from ticket_service.service.tickets import Idempotency, TicketService
 from ticket_service.service.unit_of_work import UnitOfWork
 
 MAX_SUBJECT = 300
+# How far Chatwoot's clock and ours may disagree: a state stamped within this of our write
+# may or may not include it.
+CLOCK_SKEW = timedelta(seconds=2)
 
 
 class EventKind(StrEnum):
@@ -260,18 +264,31 @@ class _Application:
         self, ticket: Ticket, state: ConversationState, echoes_expected: bool
     ) -> None:
         """Bring a live ticket to the conversation's state, except for our own echoes."""
-        echoes = set()
+        echoes: list[ExpectedEcho] = []
         if echoes_expected:
             echoes = await self._uow.echoes.pending(
                 state.account_id, state.conversation_id, self._now
             )
 
         async def ours(attribute: str, value: str) -> bool:
-            if (attribute, value) not in echoes:
+            """Whether Chatwoot's value for `attribute` is to be left alone: it is our own
+            write echoing back, or it predates a write of ours."""
+            expected = [echo for echo in echoes if echo.attribute == attribute]
+            if not expected:
                 return False
-            await self._uow.echoes.forget(state.account_id, state.conversation_id, attribute, value)
-            self._note(f"{attribute} {value or '(none)'} is our own write echoing back")
-            return True
+            where = (state.account_id, state.conversation_id, attribute)
+            if value in {echo.value for echo in expected}:
+                await self._uow.echoes.forget(*where, value)
+                self._note(f"{attribute} {value or '(none)'} is our own write echoing back")
+                return True
+            if _predates(state, expected):
+                # Built before our write landed (the echo of our previous change, say): it
+                # still shows the old value. Our write, queued or sent, wins.
+                self._note(f"{attribute} {value or '(none)'} predates our write")
+                return True
+            # Changed in Chatwoot after our write: the newer change wins here too.
+            await self._uow.echoes.forget(*where)
+            return False
 
         now = self._now
         saved_version = ticket.version
@@ -374,6 +391,16 @@ class _Application:
                 )
             )
             self._note(f"customer {customer.id} refreshed", changed=True)
+
+
+def _predates(state: ConversationState, expected: list[ExpectedEcho]) -> bool:
+    """Whether the state was built before our latest write of the attribute could show in
+    it: the write is still queued, or the state is older than it (give or take the clocks'
+    skew between Chatwoot and us)."""
+    if any(echo.write_time is None for echo in expected):
+        return True
+    written = max(echo.write_time for echo in expected if echo.write_time is not None)
+    return state.state_time_us < int((written + CLOCK_SKEW).timestamp() * 1_000_000)
 
 
 def _identifiers(contact: ChatwootContact, region: str) -> Contact:
