@@ -1,0 +1,228 @@
+"""Start and stop the two chains the benchmark compares, as real processes on 127.0.0.1.
+
+- real: `python -m gateway` + `python -m ticket_service` (migrated first with
+  `python -m ticket_service migrate`), configured as tests/processes/test_webhook_chain.py
+  configures them, on the run's PostgreSQL database;
+- bare: `python -m bench.bare_chain gateway` + `... service` on the same database.
+
+Both log at WARNING only, so per-request logging does not dominate what is measured.
+Process handling (own process group, output collected in the background, bounded waits,
+nothing leaked) is tests/processes/support.py's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import secrets
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import LiteralString
+
+import grpc
+import psycopg
+from sqlalchemy.engine import make_url
+
+from bench.deliveries import ACCOUNT_ID, Delivery
+from tests.processes.support import (
+    REPO_ROOT,
+    START_TIMEOUT,
+    Process,
+    free_port,
+    health_status,
+    run_module,
+    wait_for_http,
+)
+
+LOG_LEVEL = "WARNING"  # the services' LOG_LEVEL takes logging's names, upper case
+WEBHOOK_SECRET = "bench-webhook-secret-0123456789"  # noqa: S105 - the bench's own
+TENANT = "bench"
+INTEGRATION = "bench-chatwoot"
+TENANTS = f"""
+[[tenants]]
+id = "{TENANT}"
+default_phone_region = "US"
+
+[[tenants.api_tokens]]
+principal = "gateway"
+source = "chatwoot"
+token = "bench-gateway-token-0123456789"
+
+[[tenants.chatwoot]]
+name = "{INTEGRATION}"
+base_url = "http://127.0.0.1:9"
+account_id = {ACCOUNT_ID}
+api_access_token = "unused-here"
+webhook_secret = "{WEBHOOK_SECRET}"
+"""
+
+
+@dataclass(frozen=True)
+class Database:
+    name: str
+    url: str  # postgresql://…, which the services turn into postgresql+psycopg
+
+
+@contextlib.contextmanager
+def bench_database(admin_url: str) -> Iterator[Database]:
+    """A fresh database `bench_<random>` on the server of `admin_url`, dropped afterwards."""
+    admin = make_url(admin_url).set(drivername="postgresql")
+    name = f"bench_{secrets.token_hex(5)}"
+    admin_dsn = admin.render_as_string(hide_password=False)
+    with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield Database(name, admin.set(database=name).render_as_string(hide_password=False))
+    finally:
+        with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass(frozen=True)
+class Chain:
+    """A running chain: where to post deliveries, its processes, and how to check that
+    every delivery it answered 200 left its row."""
+
+    name: str
+    port: int
+    path: str
+    pids: dict[str, int]
+    stored_keys: Callable[[], set[str]]
+    key_of: Callable[[Delivery], str]
+
+    def missing(self, answered: Sequence[Delivery]) -> list[Delivery]:
+        stored = self.stored_keys()
+        return [d for d in answered if self.key_of(d) not in stored]
+
+
+def _query_keys(
+    database: Database, sql: LiteralString, params: Sequence[object] = ()
+) -> Callable[[], set[str]]:
+    def stored() -> set[str]:
+        with psycopg.connect(database.url, connect_timeout=5) as conn:
+            return {str(row[0]) for row in conn.execute(sql, params)}
+
+    return stored
+
+
+def _wait_for_grpc(process: Process, address: str) -> None:
+    """Until the server at `address` reports SERVING. At WARNING the service does not log
+    its "serving" record, so health is the readiness signal."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        if process.popen.poll() is not None:
+            raise RuntimeError(f"{process.module} exited with {process.popen.returncode}")
+        with contextlib.suppress(grpc.RpcError):
+            if health_status(address, timeout=1.0) == "SERVING":
+                return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{process.module} not serving at {address} in {START_TIMEOUT} s")
+        time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def _running(module: str, *args: str, env: dict[str, str], cwd: Path) -> Iterator[Process]:
+    """A process stopped with SIGTERM (then killed) at the end. Its output is shown only
+    when something failed: on a clean run it would bury the results."""
+    process = Process(module, *args, env={"LOG_LEVEL": LOG_LEVEL, **env}, cwd=cwd)
+    failed = True
+    try:
+        yield process
+        failed = False
+    finally:
+        with contextlib.suppress(Exception):
+            process.terminate()
+        shown = io.StringIO()
+        with contextlib.redirect_stdout(shown):
+            process.close()
+        if failed:
+            print(shown.getvalue(), file=sys.stderr)
+
+
+@contextlib.contextmanager
+def bare_chain(database: Database) -> Iterator[Chain]:
+    with _running(
+        "bench.bare_chain", "service", "--database-url", database.url, env={}, cwd=REPO_ROOT
+    ) as service:
+        service_port = service.serving_port()
+        gateway_port = free_port()
+        with _running(
+            "bench.bare_chain",
+            "gateway",
+            "--port",
+            str(gateway_port),
+            "--target",
+            f"127.0.0.1:{service_port}",
+            env={},
+            cwd=REPO_ROOT,
+        ) as gateway:
+            wait_for_http(f"http://127.0.0.1:{gateway_port}/healthz", 200)
+            yield Chain(
+                name="bare",
+                port=gateway_port,
+                path="/deliveries",
+                pids={"gateway": gateway.pid, "service": service.pid},
+                stored_keys=_query_keys(database, "SELECT delivery_id FROM bench_bare_deliveries"),
+                key_of=lambda d: d.delivery_id,
+            )
+
+
+def migrate(database: Database, directory: Path) -> None:
+    """`python -m ticket_service migrate`, as a deployment runs it before the replicas."""
+    result = run_module(
+        "ticket_service", "migrate", env=_ticket_env(database, directory, 0), cwd=directory
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"migration failed ({result.returncode}):\n{result.stderr}")
+
+
+def _ticket_env(database: Database, directory: Path, port: int) -> dict[str, str]:
+    tenants = directory / "tenants.toml"
+    tenants.write_text(TENANTS)
+    return {
+        "LOG_LEVEL": LOG_LEVEL,
+        "TICKET_DATABASE_URL": database.url,
+        "TICKETING_TENANTS_FILE": str(tenants),
+        "TICKET_GRPC_LISTEN": f"127.0.0.1:{port}",
+        "SHUTDOWN_GRACE_SECONDS": "2",
+        # Webhook intake only, as tests/processes/test_webhook_chain.py runs it: there is
+        # no Chatwoot API here to write back to or reconcile from.
+        "TICKET_SYNC_ENABLED": "false",
+        "TICKET_RECONCILE_ENABLED": "false",
+    }
+
+
+@contextlib.contextmanager
+def real_chain(database: Database, directory: Path) -> Iterator[Chain]:
+    """Our gateway and ticket service, on a migrated `database`. The gateway keeps its
+    production settings (2 s forward timeout, then the spool): a 202 is a failed delivery
+    for the benchmark."""
+    ticket_port = free_port()
+    ticket_env = _ticket_env(database, directory, ticket_port)
+    with _running("ticket_service", "serve", env=ticket_env, cwd=directory) as service:
+        _wait_for_grpc(service, f"127.0.0.1:{ticket_port}")
+        gateway_port = free_port()
+        gateway_env = {
+            "GATEWAY_PORT": str(gateway_port),
+            "TICKET_SERVICE_TARGET": f"127.0.0.1:{ticket_port}",
+            "TICKETING_TENANTS_FILE": ticket_env["TICKETING_TENANTS_FILE"],
+            "GATEWAY_SPOOL_PATH": str(directory / "spool.db"),
+        }
+        with _running("gateway", env=gateway_env, cwd=directory) as gateway:
+            wait_for_http(f"http://127.0.0.1:{gateway_port}/readyz", 200)
+            yield Chain(
+                name="real",
+                port=gateway_port,
+                path=f"/webhooks/chatwoot/{INTEGRATION}",
+                pids={"gateway": gateway.pid, "service": service.pid},
+                stored_keys=_query_keys(
+                    database,
+                    "SELECT chatwoot_message_id FROM conversation_messages "
+                    "WHERE tenant_id = %s AND account_id = %s",
+                    (TENANT, ACCOUNT_ID),
+                ),
+                key_of=lambda d: str(d.message_id),
+            )
