@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import grpc
 import structlog
@@ -11,6 +12,9 @@ from gateway.channel import ServiceChannel
 from gateway.integrations import Integration
 from ticketing.ticket.v1 import ticket_service_pb2 as api
 from ticketing.ticket.v1 import ticket_service_pb2_grpc
+
+if TYPE_CHECKING:
+    from ticketing.ticket.v1.ticket_service_pb2_grpc import TicketServiceAsyncStub
 
 log = structlog.get_logger("gateway")
 
@@ -69,6 +73,14 @@ class TicketClient:
     def __init__(self, service: ServiceChannel, *, timeout: float) -> None:
         self._service = service
         self._timeout = timeout
+        # A stub builds a callable per RPC of the service; built once per channel, not per
+        # delivery (it showed in the gateway's profile under load).
+        self._stub: tuple[grpc.aio.Channel, TicketServiceAsyncStub] | None = None
+
+    def _stub_for(self, channel: grpc.aio.Channel) -> TicketServiceAsyncStub:
+        if self._stub is None or self._stub[0] is not channel:
+            self._stub = (channel, ticket_service_pb2_grpc.TicketServiceStub(channel))
+        return self._stub[1]
 
     async def apply(
         self, request: api.ApplyChatwootDeliveryRequest, integration: Integration
@@ -76,7 +88,7 @@ class TicketClient:
         channel = self._service.channel
         if channel is None:
             return Failed("UNAVAILABLE", "the gateway's channel is not open", permanent=False)
-        stub = ticket_service_pb2_grpc.TicketServiceStub(channel)
+        stub = self._stub_for(channel)
         try:
             response = await stub.ApplyChatwootDelivery(
                 request, timeout=self._timeout, metadata=integration.metadata
