@@ -17,6 +17,9 @@ from common.errors import FailedPrecondition
 from ticket_service.domain.chatwoot import SHOWN_AS
 from ticket_service.domain.model import Change, EventType, Status
 
+# How long a webhook echoing a value we wrote to Chatwoot is expected (see EchoRegistry).
+ECHO_WINDOW = timedelta(minutes=10)
+
 
 class SyncKind(StrEnum):
     STATUS = "status"

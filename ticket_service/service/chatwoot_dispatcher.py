@@ -31,12 +31,15 @@ from ticket_service.chatwoot import (
     RateLimited,
     RetryableError,
 )
-from ticket_service.domain.chatwoot_sync import RetryPolicy, SyncKind, SyncState, SyncTask
+from ticket_service.domain.chatwoot_sync import (
+    ECHO_WINDOW,
+    RetryPolicy,
+    SyncKind,
+    SyncState,
+    SyncTask,
+)
 
 log = structlog.get_logger("chatwoot_dispatcher")
-
-# How long a webhook echoing a value we sent is expected (see EchoRegistry).
-ECHO_WINDOW = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)

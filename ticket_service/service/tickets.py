@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -29,7 +29,7 @@ from ticket_service.adapters.repository import (
     TicketFilter,
 )
 from ticket_service.domain.chatwoot import echoes_of
-from ticket_service.domain.chatwoot_sync import commands_for
+from ticket_service.domain.chatwoot_sync import ECHO_WINDOW, commands_for
 from ticket_service.domain.contacts import normalize_email, normalize_phone
 from ticket_service.domain.model import (
     Change,
@@ -92,9 +92,6 @@ class NoteAdded:
 
 
 Result = TypeVar("Result", Ticket, Customer, NoteAdded)
-
-# How long a value we wrote to Chatwoot is expected to echo back in a webhook.
-ECHO_WINDOW = timedelta(minutes=10)
 
 
 def etag_of(version: int) -> str:
