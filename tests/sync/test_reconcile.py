@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -16,10 +17,10 @@ from common.clock import SystemClock
 from common.config import ChatwootIntegration, Tenant, parse_tenants
 from tests.chatwoot_sim.support import SimulatorProcess
 from tests.conftest import ACME
-from tests.sync.conftest import FAST_SYNC, Desk, sync_tenants_document
+from tests.sync.conftest import ACCOUNT_ID, FAST_SYNC, Desk, sync_tenants_document
 from ticket_service import bootstrap
-from ticket_service.chatwoot import ChatwootError
-from ticket_service.service.reconciler import Reconciler
+from ticket_service.chatwoot import ChatwootError, ChatwootStatus, Conversation
+from ticket_service.service.reconciler import Reconciler, Report
 from ticketing.ticket.v1 import enums_pb2, ticket_pb2, ticket_service_pb2
 
 S = enums_pb2.TicketStatus
@@ -164,3 +165,30 @@ async def test_backfill_imports_every_conversation_and_resumes_after_a_failure(
         if c.path == list_path and c.status == 200
     ]
     assert asked == ["1", "2", "3", "4"]  # refused once at page 3, then resumed there
+
+
+async def test_a_conversation_the_intake_refuses_is_passed_over_not_retried_forever(
+    desk: Desk, reconciler: Reconciler, sim: SimulatorProcess
+) -> None:
+    tenant, integration = _acme(sim)
+    # No contact: nobody to open a ticket for.
+    orphan = Conversation(
+        id=999,
+        account_id=ACCOUNT_ID,
+        inbox_id=1,
+        status=ChatwootStatus.OPEN,
+        priority=None,
+        snoozed_until=None,
+        assignee_id=None,
+        team_id=None,
+        labels=(),
+        custom_attributes={},
+        updated_at=datetime.now(UTC),
+        contact=None,
+    )
+    report = Report()
+
+    await reconciler.apply(tenant, integration, orphan, report)
+
+    assert (report.seen, report.applied, report.refused) == (1, 0, 1)
+    assert await _tickets(desk) == {}

@@ -26,6 +26,7 @@ import structlog
 from common.auth import Principal
 from common.clock import Clock
 from common.config import ChatwootIntegration, Source, Tenant, TenantsConfig
+from common.errors import ServiceError
 from ticket_service.chatwoot import ChatwootClient, ChatwootError, Conversation
 from ticket_service.domain.chatwoot import ChatwootContact, ChatwootStatus, ConversationState
 from ticket_service.domain.model import Priority
@@ -58,6 +59,9 @@ class ReconcileSettings:
 class Report:
     seen: int = 0
     applied: int = 0
+    refused: int = 0
+    """Conversations the intake refused (say, one with no contact to open a ticket for):
+    logged and passed over, so one bad conversation cannot stall every later pass."""
 
 
 class Reconciler:
@@ -121,7 +125,7 @@ class Reconciler:
             async for conversation in self._client(integration).iter_conversations(
                 status="all", updated_within=window
             ):
-                await self._apply(caller, integration, conversation, report)
+                await self.apply(tenant, integration, conversation, report)
             completed = True
         finally:
             # A failed pass ends its turn without moving the watermark: the next pass
@@ -169,7 +173,7 @@ class Reconciler:
                 if not answer.conversations:
                     break
                 for conversation in answer.conversations:
-                    await self._apply(caller, integration, conversation, report)
+                    await self.apply(tenant, integration, conversation, report)
                 page += 1
                 now = self._clock.now()
                 async with self._tickets.unit_of_work(caller) as uow:
@@ -187,15 +191,27 @@ class Reconciler:
     def _client(self, integration: ChatwootIntegration) -> ChatwootClient:
         return self._clients[integration.name]
 
-    async def _apply(
+    async def apply(
         self,
-        caller: Principal,
+        tenant: Tenant,
         integration: ChatwootIntegration,
         conversation: Conversation,
         report: Report,
     ) -> None:
+        """Apply one conversation from Chatwoot's list as a `conversation_updated` webhook."""
         report.seen += 1
-        result = await self._intake.apply(caller, delivery_from(integration.name, conversation))
+        delivery = delivery_from(integration.name, conversation)
+        try:
+            result = await self._intake.apply(_reconciler(tenant), delivery)
+        except ServiceError as error:
+            report.refused += 1
+            log.warning(
+                "reconcile_refused",
+                integration=integration.name,
+                conversation=conversation.id,
+                error=error.message,
+            )
+            return
         if result.outcome is Outcome.APPLIED:
             report.applied += 1
             log.info(
