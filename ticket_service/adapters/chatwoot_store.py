@@ -312,8 +312,12 @@ class EchoRegistry(TenantScoped):
         *,
         write_time: datetime,
         expire_time: datetime,
+        expect_again: bool,
     ) -> None:
-        """Our write of `value` is being sent now: its echo is expected from here on."""
+        """Our write of `value` has reached Chatwoot: stamp the expectation recorded with the
+        change. Where there is none, `expect_again` says whether to record one: yes if it
+        expired while the write waited; no if the echo beat us here and consumed it (a
+        fresh one would then shadow Chatwoot's next real change for nothing)."""
         c = chatwoot_echoes.c
         stamped = await self._conn.execute(
             update(chatwoot_echoes)
@@ -327,7 +331,7 @@ class EchoRegistry(TenantScoped):
             )
             .values(write_time=write_time, expire_time=expire_time)
         )
-        if stamped.rowcount == 0:
+        if stamped.rowcount == 0 and expect_again:
             await self.expect(
                 account_id, conversation_id, attribute, value, expire_time, write_time=write_time
             )

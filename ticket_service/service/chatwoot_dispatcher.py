@@ -164,6 +164,7 @@ async def _record_echoes(registry: EchoRegistry, task: SyncTask, written: dateti
                 value,
                 write_time=written,
                 expire_time=written + ECHO_WINDOW,
+                expect_again=task.create_time + ECHO_WINDOW <= written,
             )
         elif task.state is SyncState.DEAD:
             await registry.forget(task.account_id, task.conversation_id, attribute, value)
