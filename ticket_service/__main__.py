@@ -46,6 +46,7 @@ async def _serve(settings: Settings, *, migrate: bool) -> None:
         listen=settings.listen,
         sync=settings.sync,
         reconcile=settings.reconcile,
+        retention=settings.retention,
     )
     log.info("serving", port=app.port, tenants=len(tenants.tenants))
     await run_until_signalled(app.server, grace=settings.shutdown_grace_seconds)

@@ -16,6 +16,7 @@ from ticket_service.chatwoot import ChatwootClient, CircuitBreaker
 from ticket_service.entrypoints.grpc_servicer import ERROR_DOMAIN, SERVICE, TicketServicer
 from ticket_service.service.chatwoot_dispatcher import ChatwootDispatcher, DispatchSettings
 from ticket_service.service.reconciler import Reconciler, ReconcileSettings
+from ticket_service.service.retention import Janitor, RetentionSettings
 from ticket_service.service.sync_tasks import SyncTasks
 from ticket_service.service.tickets import TicketService
 from ticketing.ticket.v1 import ticket_service_pb2_grpc
@@ -47,9 +48,11 @@ async def start(
     clock: Clock | None = None,
     sync: DispatchSettings | None = None,
     reconcile: ReconcileSettings | None = None,
+    retention: RetentionSettings | None = None,
 ) -> TicketApp:
     """Start serving; with `sync`, also deliver the Chatwoot outbox; with `reconcile`, also
-    reconcile each integration with Chatwoot's conversation list."""
+    reconcile each integration with Chatwoot's conversation list; with `retention`, also
+    delete bookkeeping rows past their time."""
     clock = clock or SystemClock()
     clients = chatwoot_clients(tenants, clock, sync or DispatchSettings())
     dispatcher = None
@@ -75,6 +78,11 @@ async def start(
         reconciler = Reconciler(service, clients, tenants, clock, reconcile)
         reconciler.start()
         server.on_stop.append(reconciler.stop)
+
+    if retention is not None:
+        janitor = Janitor(engine, clock, retention)
+        janitor.start()
+        server.on_stop.append(janitor.stop)
 
     async def close_clients() -> None:
         for client in clients.values():

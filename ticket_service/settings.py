@@ -9,6 +9,7 @@ from datetime import timedelta
 from ticket_service.domain.chatwoot_sync import RetryPolicy
 from ticket_service.service.chatwoot_dispatcher import DispatchSettings
 from ticket_service.service.reconciler import ReconcileSettings
+from ticket_service.service.retention import RetentionSettings
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/ticket_service.db"
 
@@ -24,12 +25,15 @@ class Settings:
     sync: DispatchSettings | None = field(default_factory=DispatchSettings)
     # None: this replica does not reconcile.
     reconcile: ReconcileSettings | None = field(default_factory=ReconcileSettings)
+    # None: this replica leaves old bookkeeping rows to others.
+    retention: RetentionSettings | None = field(default_factory=RetentionSettings)
 
     @classmethod
     def from_env(cls) -> Settings:
         return cls(
             sync=_sync_settings(),
             reconcile=_reconcile_settings(),
+            retention=_retention_settings(),
             database_url=os.environ.get("TICKET_DATABASE_URL", DEFAULT_DATABASE_URL),
             tenants_file=os.environ.get("TICKETING_TENANTS_FILE", "config/tenants.dev.toml"),
             listen=os.environ.get("TICKET_GRPC_LISTEN", cls.listen),
@@ -46,6 +50,17 @@ def _seconds(name: str, default: float) -> timedelta:
 
 def _enabled(name: str) -> bool:
     return os.environ.get(name, "true").lower() not in ("0", "false", "no", "off")
+
+
+def _retention_settings() -> RetentionSettings | None:
+    if not _enabled("TICKET_RETENTION_ENABLED"):
+        return None
+    keys = _seconds("TICKET_RETENTION_KEYS_SECONDS", 7 * 86_400)
+    return RetentionSettings(
+        delivery_keys=keys,
+        idempotency_keys=keys,
+        sync_history=_seconds("TICKET_RETENTION_SYNC_HISTORY_SECONDS", 30 * 86_400),
+    )
 
 
 def _reconcile_settings() -> ReconcileSettings | None:
