@@ -12,6 +12,7 @@ from common.auth import AuthInterceptor, TokenAuthenticator
 from common.clock import Clock, SystemClock
 from common.config import TenantsConfig
 from common.grpc.server import RunningServer, start_server
+from common.periodic import Periodic
 from ticket_service.chatwoot import ChatwootClient, CircuitBreaker
 from ticket_service.entrypoints.grpc_servicer import ERROR_DOMAIN, SERVICE, TicketServicer
 from ticket_service.service.chatwoot_dispatcher import ChatwootDispatcher, DispatchSettings
@@ -76,13 +77,16 @@ async def start(
         server.on_stop.append(functools.partial(dispatcher.stop, DISPATCHER_STOP_GRACE))
     if reconcile is not None:
         reconciler = Reconciler(service, clients, tenants, clock, reconcile)
-        reconciler.start()
-        server.on_stop.append(reconciler.stop)
+        reconciling = Periodic("chatwoot-reconciler", reconciler.reconcile_all, reconcile.interval)
+        reconciling.start()
+        server.on_stop.append(reconciling.stop)
 
     if retention is not None:
-        janitor = Janitor(engine, clock, retention)
-        janitor.start()
-        server.on_stop.append(janitor.stop)
+        sweeping = Periodic(
+            "retention", Janitor(engine, clock, retention).sweep_and_log, retention.interval
+        )
+        sweeping.start()
+        server.on_stop.append(sweeping.stop)
 
     async def close_clients() -> None:
         for client in clients.values():

@@ -15,6 +15,7 @@ from typing import Any
 
 from ticket_service.chatwoot.parsing import Reader
 from ticket_service.domain.chatwoot import ChatwootStatus
+from ticket_service.domain.model import Priority  # Chatwoot's four are our tickets' own
 
 __all__ = [
     "Agent",
@@ -32,13 +33,6 @@ __all__ = [
     "StatusChange",
     "Team",
 ]
-
-
-class Priority(StrEnum):
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-    URGENT = "urgent"
 
 
 class AvailabilityStatus(StrEnum):

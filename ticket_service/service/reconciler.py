@@ -13,8 +13,6 @@ resumes where it stopped.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import uuid
 from collections.abc import Callable, Mapping
@@ -28,8 +26,7 @@ from common.clock import Clock
 from common.config import ChatwootIntegration, Source, Tenant, TenantsConfig
 from common.errors import ServiceError
 from ticket_service.chatwoot import ChatwootClient, ChatwootError, Conversation
-from ticket_service.domain.chatwoot import ChatwootContact, ChatwootStatus, ConversationState
-from ticket_service.domain.model import Priority
+from ticket_service.domain.chatwoot import ChatwootContact, ConversationState
 from ticket_service.service.chatwoot_intake import (
     ChatwootIntake,
     Delivery,
@@ -79,31 +76,19 @@ class Reconciler:
         self._tenants = tenants
         self._clock = clock
         self._settings = settings
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="chatwoot-reconciler")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            for tenant in self._tenants.tenants:
-                for integration in tenant.chatwoot:
-                    try:
-                        await self.reconcile(tenant, integration)
-                    except ChatwootError as error:
-                        # Chatwoot is down: this window is reconciled on the next pass.
-                        log.warning(
-                            "reconcile_failed", integration=integration.name, error=str(error)
-                        )
-                    except Exception:
-                        log.exception("reconcile_failed", integration=integration.name)
-            await asyncio.sleep(self._settings.interval.total_seconds())
+    async def reconcile_all(self) -> None:
+        """One pass over every integration (what the service runs every minute)."""
+        for tenant in self._tenants.tenants:
+            for integration in tenant.chatwoot:
+                try:
+                    await self.reconcile(tenant, integration)
+                except ChatwootError as error:
+                    # Chatwoot is down: this window is reconciled on the next pass.
+                    log.warning("reconcile_failed", integration=integration.name, error=str(error))
+                except Exception:
+                    # One integration's trouble must not cost the others their pass.
+                    log.exception("reconcile_failed", integration=integration.name)
 
     async def reconcile(self, tenant: Tenant, integration: ChatwootIntegration) -> Report | None:
         """One pass over the conversations updated since the last; None if another replica
@@ -244,8 +229,8 @@ def delivery_from(integration: str, conversation: Conversation) -> Delivery:
             conversation_id=conversation.id,
             inbox_id=conversation.inbox_id,
             state_time_us=updated_us,
-            status=ChatwootStatus(conversation.status.value),
-            priority=Priority(conversation.priority.value) if conversation.priority else None,
+            status=conversation.status,
+            priority=conversation.priority,
             snoozed_until=conversation.snoozed_until,
             assignee_id="" if conversation.assignee_id is None else str(conversation.assignee_id),
             contact=(

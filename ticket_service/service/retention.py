@@ -10,8 +10,6 @@ What goes, and when (all configurable):
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -48,26 +46,12 @@ class Janitor:
         self._engine = engine
         self._clock = clock
         self._settings = settings
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="retention")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                swept = await self.sweep()
-                if any(swept.values()):
-                    log.info("swept", **swept)
-            except Exception:
-                log.exception("sweep_failed")
-            await asyncio.sleep(self._settings.interval.total_seconds())
+    async def sweep_and_log(self) -> None:
+        """One sweep, logged when it deleted anything (what the service runs every 10 min)."""
+        swept = await self.sweep()
+        if any(swept.values()):
+            log.info("swept", **swept)
 
     async def sweep(self) -> dict[str, int]:
         """Delete everything past its time, batch by batch; how many rows went, by table."""
