@@ -1,6 +1,6 @@
 """`python -m devstack` (what `make run` runs): the whole stack on one laptop, on SQLite.
 
-Migrates the ticket database, then runs the ticket service, the escalation service and the
+Migrates both services' databases, then runs the ticket service, the escalation service and the
 gateway as child processes until Ctrl+C or SIGTERM, which stops them all gracefully. If one
 of them exits on its own, the others are stopped and devstack exits non-zero. Every setting
 in DEFAULTS can be overridden from the environment; relative paths are relative to the
@@ -31,6 +31,7 @@ DEV_TENANTS_FILE = "config/tenants.dev.toml"
 DEV_TOKEN = "dev-demo-api-token"  # noqa: S105 - public, from DEV_TENANTS_FILE
 DEFAULTS = {
     "TICKET_DATABASE_URL": "sqlite+aiosqlite:///var/ticket_service.db",
+    "ESCALATION_DATABASE_URL": "sqlite+aiosqlite:///var/escalation_service.db",
     "TICKETING_TENANTS_FILE": DEV_TENANTS_FILE,
     "TICKET_GRPC_LISTEN": "127.0.0.1:50051",
     "ESCALATION_GRPC_LISTEN": "127.0.0.1:50052",
@@ -54,6 +55,7 @@ def environment() -> dict[str, str]:
     if host in ("", "0.0.0.0", "[::]"):  # noqa: S104 - compared with, not bound
         host = "127.0.0.1"
     env.setdefault("TICKET_SERVICE_TARGET", f"{host}:{port}")
+    env.setdefault("ESCALATION_TICKET_SERVICE_TARGET", env["TICKET_SERVICE_TARGET"])
     return env
 
 
@@ -176,6 +178,7 @@ async def run(with_simulator: bool = False) -> int:
         # Chatwoot that isn't there (set these to "true" to point at a real one).
         env.setdefault("TICKET_SYNC_ENABLED", "false")
         env.setdefault("TICKET_RECONCILE_ENABLED", "false")
+        env.setdefault("ESCALATION_AGENT_SYNC_ENABLED", "false")
     integration = None
     if with_simulator:
         try:
@@ -188,13 +191,17 @@ async def run(with_simulator: bool = False) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
 
-    migration = await spawn(env, "ticket_service", "migrate")
-    code = await migration.wait()
-    if stopping.is_set():
-        return 0
-    if code != 0:
-        print(f"devstack: migration failed (exit code {code}); not starting", file=sys.stderr)
-        return 1
+    for service in ("ticket_service", "escalation_service"):
+        migration = await spawn(env, service, "migrate")
+        code = await migration.wait()
+        if stopping.is_set():
+            return 0
+        if code != 0:
+            print(
+                f"devstack: {service} migration failed (exit code {code}); not starting",
+                file=sys.stderr,
+            )
+            return 1
 
     children = {name: await spawn(env, name) for name in SERVICES}
     simulator_url = None

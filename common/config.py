@@ -108,12 +108,23 @@ class ChatwootIntegration(_Strict):
         return self
 
 
+class SentimentAnalyzerConfig(_Strict):
+    """A tenant's own sentiment service, asked instead of the built-in lexicons (which
+    still answer whenever it fails). It gets `{"text", "languages"}` as JSON and answers
+    `{"score": -1..1, "language": "xx"}`; `token`, if given, goes as a Bearer header."""
+
+    url: AnyHttpUrl
+    token: SecretStr | None = None
+    timeout_seconds: float = Field(default=2.0, gt=0, le=10)
+
+
 class Tenant(_Strict):
     id: Slug
     display_name: str = ""
     default_phone_region: str = "US"
     api_tokens: list[ApiToken] = Field(min_length=1)
     chatwoot: list[ChatwootIntegration] = Field(default_factory=list)
+    sentiment_analyzer: SentimentAnalyzerConfig | None = None
 
     @field_validator("default_phone_region")
     @classmethod

@@ -10,7 +10,8 @@ httpx's exception tree maps onto HTTP failures:
     ├── FailedPrecondition   FAILED_PRECONDITION
     ├── Aborted              ABORTED (a stale etag: re-read and retry)
     ├── Unauthenticated      UNAUTHENTICATED
-    └── PermissionDenied     PERMISSION_DENIED
+    ├── PermissionDenied     PERMISSION_DENIED
+    └── Unavailable          UNAVAILABLE (a system we depend on is down: retry later)
 
 Domain code raises subclasses of these with a specific `reason`; nothing else about gRPC
 leaks into the domain.
@@ -140,3 +141,9 @@ def field_prefix(prefix: str) -> Iterator[None]:
             [FieldViolation(f"{prefix}.{v.field}", v.description) for v in error.violations],
             reason=error.reason,
         ) from error
+
+
+class Unavailable(ServiceError):
+    """A system the service depends on (another service, Chatwoot) cannot be reached."""
+
+    reason = "UNAVAILABLE"

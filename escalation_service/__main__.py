@@ -1,39 +1,66 @@
-"""`python -m escalation_service`: run the escalation service's gRPC server.
-
-For now it serves only gRPC health and reflection, so that deployment, health checks and
-`make run` are wired end to end. The decision and agent-selection API arrives with the
-escalation issue.
-"""
+"""`python -m escalation_service [serve|migrate]`: run the gRPC server (and its workers),
+or migrate its database and exit."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 
-import grpc
 import structlog
 
-from common.grpc.server import run_until_signalled, start_server
+from common.config import ConfigError, load_tenants
+from common.db import create_engine
+from common.grpc.server import run_until_signalled
 from common.logging import configure_logging
+from escalation_service import bootstrap
+from escalation_service.adapters.migrate import upgrade
 from escalation_service.settings import Settings
 
 log = structlog.get_logger("escalation_service")
 
 
-def _register(_server: grpc.aio.Server) -> list[str]:
-    return []
+async def _migrate(settings: Settings) -> None:
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+    log.info("migrated")
 
 
-async def _serve(settings: Settings) -> None:
-    server = await start_server(listen=settings.listen, register=_register)
-    log.info("serving", port=server.port)
-    await run_until_signalled(server, grace=settings.shutdown_grace_seconds)
+async def _serve(settings: Settings, *, migrate: bool) -> None:
+    tenants = load_tenants(settings.tenants_file)
+    engine = create_engine(settings.database_url)
+    if migrate:
+        await upgrade(engine)
+    app = await bootstrap.start(
+        engine=engine,
+        tenants=tenants,
+        listen=settings.listen,
+        ticket_service_target=settings.ticket_service_target,
+        workers=settings.workers,
+    )
+    log.info("serving", port=app.port, tenants=len(tenants.tenants))
+    await run_until_signalled(app.server, grace=settings.shutdown_grace_seconds)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="escalation_service", description=__doc__)
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
+    parser.add_argument("--migrate", action="store_true", help="migrate before serving")
+    args = parser.parse_args(argv)
     settings = Settings.from_env()
     configure_logging(level=settings.log_level)
-    asyncio.run(_serve(settings))
+    try:
+        if args.command == "migrate":
+            asyncio.run(_migrate(settings))
+        else:
+            asyncio.run(_serve(settings, migrate=args.migrate))
+    except ConfigError as error:
+        log.error("bad_config", error=str(error))
+        print(f"escalation_service: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -26,6 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from common.clock import ManualClock
 from common.config import TenantsConfig, parse_tenants
 from common.db import create_engine
+from escalation_service.adapters import migrate as escalation_migrate
+from escalation_service.adapters.tables import metadata as escalation_metadata
 from ticket_service import bootstrap
 from ticket_service.adapters.migrate import upgrade
 from ticket_service.adapters.tables import metadata
@@ -90,7 +92,10 @@ def _migrate(url: str) -> None:
     async def run() -> None:
         engine = create_engine(url)
         try:
+            # Each service has its own tables and version table, so the tests keep both in
+            # one database per backend.
             await upgrade(engine)
+            await escalation_migrate.upgrade(engine)
         finally:
             await engine.dispose()
 
@@ -129,7 +134,7 @@ def database_url(request: pytest.FixtureRequest) -> str:
 
 async def empty_tables(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
-        for table in reversed(metadata.sorted_tables):
+        for table in [*reversed(metadata.sorted_tables), *escalation_metadata.sorted_tables]:
             await conn.execute(text(f"DELETE FROM {table.name}"))
 
 

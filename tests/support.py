@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
@@ -47,3 +50,18 @@ def rich_error(error: grpc.aio.AioRpcError) -> RichError:
     return decode_details(
         error.code(), error.details() or "", tuple(error.trailing_metadata() or ())
     )
+
+
+T = TypeVar("T")
+
+
+async def eventually(read: Callable[[], Awaitable[T | None]], within: float = 10.0) -> T:
+    """Poll `read` until it returns something other than None."""
+    deadline = time.monotonic() + within
+    while True:
+        value = await read()
+        if value is not None:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not settled within {within:g} s")
+        await asyncio.sleep(0.05)

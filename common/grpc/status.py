@@ -29,6 +29,7 @@ _CODES: list[tuple[type[errors.ServiceError], grpc.StatusCode]] = [
     (errors.Aborted, grpc.StatusCode.ABORTED),
     (errors.Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
     (errors.PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
+    (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
 ]
 
 

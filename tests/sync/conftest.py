@@ -7,9 +7,7 @@ retrying fast so that tests wait milliseconds, not seconds.
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, TypeVar
 
@@ -21,6 +19,7 @@ from common.clock import SystemClock
 from common.config import parse_tenants
 from tests.chatwoot_sim.support import ADMIN_TOKEN, SimulatorProcess, run_simulator
 from tests.conftest import ACME, tenants_document
+from tests.support import eventually
 from ticket_service import bootstrap
 from ticket_service.domain.chatwoot_sync import RetryPolicy
 from ticket_service.service.chatwoot_dispatcher import DispatchSettings
@@ -137,18 +136,6 @@ class Desk:
             )
 
         return await eventually(read, within)
-
-
-async def eventually(read: Callable[[], Awaitable[T | None]], within: float = 10.0) -> T:
-    """Poll `read` until it returns something other than None."""
-    deadline = time.monotonic() + within
-    while True:
-        value = await read()
-        if value is not None:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not settled within {within:g} s")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture

@@ -16,7 +16,8 @@ from google.protobuf import timestamp_pb2
 from tests.conftest import ACME, ACME_GATEWAY_TOKEN, GLOBEX, bearer
 from tests.e2e.conftest import expect_error
 from tests.e2e.test_chatwoot_intake import state
-from tests.sync.conftest import ACCOUNT_ID, Desk, State, eventually
+from tests.support import eventually
+from tests.sync.conftest import ACCOUNT_ID, Desk, State
 from ticketing.ticket.v1 import (
     chatwoot_pb2,
     chatwoot_sync_pb2,

@@ -14,6 +14,7 @@ from google.protobuf import field_mask_pb2, message
 
 from common.auth import current_principal
 from common.errors import InvalidArgument, field_prefix
+from common.grpc.mapping import fingerprint
 from common.grpc.status import map_service_errors
 from common.pagination import PageToken, filter_fingerprint, page_size
 from ticket_service.adapters.repository import TicketFilter
@@ -53,7 +54,7 @@ def _idempotency(request: message.Message, method: str) -> Idempotency | None:
         uuid.UUID(request_id)
     except ValueError:
         raise InvalidArgument.single("request_id", "must be a UUID") from None
-    return Idempotency(request_id, method, mapping.fingerprint(request))
+    return Idempotency(request_id, method, fingerprint(request))
 
 
 def _mask_paths(

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from google.protobuf import message, struct_pb2, timestamp_pb2
+from google.protobuf import struct_pb2
 
 from common.errors import InvalidArgument, excerpt
+from common.grpc.mapping import enum_from_proto, optional_enum, timestamp
 from ticket_service.adapters.chatwoot_store import StoredMessage
 from ticket_service.adapters.repository import StoredEvent
 from ticket_service.domain.chatwoot import (
@@ -38,14 +38,6 @@ from ticketing.ticket.v1 import (
 E = TypeVar("E", bound=StrEnum)
 
 
-def _from_proto_enum(number: int, enum: type, prefix: str, domain: type[E], field: str) -> E:
-    try:
-        name: str = enum.Name(number)  # type: ignore[attr-defined]
-        return domain[name.removeprefix(f"{prefix}_")]
-    except (ValueError, KeyError):
-        raise InvalidArgument.single(field, f"{number} is not a known value") from None
-
-
 def status_to_proto(status: Status) -> enums_pb2.TicketStatus.ValueType:
     return enums_pb2.TicketStatus.Value(f"TICKET_STATUS_{status.name}")
 
@@ -57,21 +49,13 @@ def priority_to_proto(priority: Priority) -> enums_pb2.TicketPriority.ValueType:
 def status_from_proto(number: int, *, field: str = "status") -> Status:
     if number == enums_pb2.TICKET_STATUS_UNSPECIFIED:
         raise InvalidArgument.single(field, "is required")
-    return _from_proto_enum(number, enums_pb2.TicketStatus, "TICKET_STATUS", Status, field)
+    return enum_from_proto(number, enums_pb2.TicketStatus, "TICKET_STATUS", Status, field)
 
 
 def priority_from_proto(number: int, *, field: str = "priority") -> Priority:
     if number == enums_pb2.TICKET_PRIORITY_UNSPECIFIED:
         raise InvalidArgument.single(field, "is required")
-    return _from_proto_enum(number, enums_pb2.TicketPriority, "TICKET_PRIORITY", Priority, field)
-
-
-def _timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
-    if value is None:
-        return None
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
+    return enum_from_proto(number, enums_pb2.TicketPriority, "TICKET_PRIORITY", Priority, field)
 
 
 def customer_id_from_name(name: str, *, field: str = "name") -> str:
@@ -120,13 +104,13 @@ def ticket_to_proto(ticket: Ticket) -> ticket_pb2.Ticket:
             else None
         ),
         labels=ticket.labels,
-        create_time=_timestamp(ticket.create_time),
-        update_time=_timestamp(ticket.update_time),
-        resolve_time=_timestamp(ticket.resolve_time),
-        close_time=_timestamp(ticket.close_time),
-        delete_time=_timestamp(ticket.delete_time),
+        create_time=timestamp(ticket.create_time),
+        update_time=timestamp(ticket.update_time),
+        resolve_time=timestamp(ticket.resolve_time),
+        close_time=timestamp(ticket.close_time),
+        delete_time=timestamp(ticket.delete_time),
         etag=etag_of(ticket.version),
-        snooze_end_time=_timestamp(ticket.snooze_end_time),
+        snooze_end_time=timestamp(ticket.snooze_end_time),
         snoozed=ticket.snoozed,
     )
 
@@ -138,8 +122,8 @@ def customer_to_proto(customer: Customer) -> customer_pb2.Customer:
         email=customer.contact.email or "",
         phone_number=customer.contact.phone_number or "",
         chatwoot_contact_id=customer.contact.chatwoot_contact_id or 0,
-        create_time=_timestamp(customer.create_time),
-        update_time=_timestamp(customer.update_time),
+        create_time=timestamp(customer.create_time),
+        update_time=timestamp(customer.update_time),
         etag=etag_of(customer.version),
     )
 
@@ -163,23 +147,11 @@ def event_to_proto(event: StoredEvent) -> ticket_event_pb2.TicketEvent:
         after=_struct(event.after),
         reason=event.reason,
         request_id=event.request_id,
-        create_time=_timestamp(event.create_time),
+        create_time=timestamp(event.create_time),
     )
 
 
-def fingerprint(request: message.Message) -> bytes:
-    """What a request_id must keep meaning: the request minus its request_id."""
-    copy = type(request)()
-    copy.CopyFrom(request)
-    copy.ClearField("request_id")
-    return hashlib.sha256(copy.SerializeToString(deterministic=True)).digest()
-
-
 # Chatwoot deliveries
-
-
-def _optional_enum(number: int, enum: type, prefix: str, domain: type[E], field: str) -> E | None:
-    return None if number == 0 else _from_proto_enum(number, enum, prefix, domain, field)
 
 
 def _contact_from_proto(contact: chatwoot_pb2.ChatwootContact, field: str) -> ChatwootContact:
@@ -203,14 +175,14 @@ def _state_from_proto(
         conversation_id=state.conversation_id,
         inbox_id=state.inbox_id,
         state_time_us=time.seconds * 1_000_000 + time.nanos // 1000,
-        status=_optional_enum(
+        status=optional_enum(
             state.status,
             chatwoot_pb2.ChatwootStatus,
             "CHATWOOT_STATUS",
             ChatwootStatus,
             f"{field}.status",
         ),
-        priority=_optional_enum(
+        priority=optional_enum(
             state.priority,
             chatwoot_pb2.ChatwootPriority,
             "CHATWOOT_PRIORITY",
@@ -233,7 +205,7 @@ def _state_from_proto(
 def _message_from_proto(message: chatwoot_pb2.ChatwootMessage, field: str) -> ChatwootMessage:
     if message.id <= 0:
         raise InvalidArgument.single(f"{field}.id", "must be a positive Chatwoot message id")
-    direction = _optional_enum(
+    direction = optional_enum(
         message.direction,
         chatwoot_pb2.MessageDirection,
         "MESSAGE_DIRECTION",
@@ -242,7 +214,7 @@ def _message_from_proto(message: chatwoot_pb2.ChatwootMessage, field: str) -> Ch
     )
     if direction is None:
         raise InvalidArgument.single(f"{field}.direction", "is required")
-    sender = _optional_enum(
+    sender = optional_enum(
         message.sender_type,
         chatwoot_pb2.SenderType,
         "SENDER_TYPE",
@@ -271,7 +243,7 @@ def delivery_from_proto(request: ticket_service_pb2.ApplyChatwootDeliveryRequest
     delivery = request.delivery
     if not delivery.integration:
         raise InvalidArgument.single("delivery.integration", "is required")
-    kind = _optional_enum(
+    kind = optional_enum(
         delivery.kind,
         chatwoot_pb2.ChatwootEventKind,
         "CHATWOOT_EVENT_KIND",
@@ -319,8 +291,8 @@ def message_to_proto(stored: StoredMessage, ticket_name: str) -> chatwoot_pb2.Co
         content=message.content,
         content_type=message.content_type,
         attachment_count=message.attachment_count,
-        create_time=_timestamp(message.create_time),
-        delete_time=_timestamp(stored.delete_time),
+        create_time=timestamp(message.create_time),
+        delete_time=timestamp(stored.delete_time),
     )
 
 
@@ -339,16 +311,16 @@ def sync_task_to_proto(task: SyncTask) -> chatwoot_sync_pb2.ChatwootSyncTask:
         state=chatwoot_sync_pb2.ChatwootSyncState.Value(f"CHATWOOT_SYNC_STATE_{task.state.name}"),
         attempts=task.attempts,
         last_error=task.last_error,
-        create_time=_timestamp(task.create_time),
+        create_time=timestamp(task.create_time),
         next_attempt_time=(
-            _timestamp(task.next_attempt_time) if task.state is SyncState.PENDING else None
+            timestamp(task.next_attempt_time) if task.state is SyncState.PENDING else None
         ),
-        deliver_time=_timestamp(task.deliver_time),
+        deliver_time=timestamp(task.deliver_time),
     )
 
 
 def sync_state_from_proto(number: int) -> SyncState | None:
-    return _optional_enum(
+    return optional_enum(
         number, chatwoot_sync_pb2.ChatwootSyncState, "CHATWOOT_SYNC_STATE", SyncState, "state"
     )
 

@@ -1,0 +1,186 @@
+"""The escalation service's tables, in its own database. Every key and index leads with
+tenant_id. SQLAlchemy Core, mapped to the domain by hand, as in the ticket service."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    text,
+)
+
+from common.db import UtcDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# Every version of every tenant's policy; the newest is in force. A tenant without a row
+# has the defaults as version 1.
+policy_versions = Table(
+    "policy_versions",
+    metadata,
+    Column("tenant_id", String(63), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("document", JSON, nullable=False),
+    Column("actor", String(63), nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "version"),
+)
+
+# The agent directory. `active_tickets` is kept by the ticket projection below, in the same
+# transaction as the projection's change, and claimed with a conditional update, so two
+# replicas choosing at once can never push an agent past capacity.
+agents = Table(
+    "agents",
+    metadata,
+    Column("tenant_id", String(63), nullable=False),
+    Column("agent_id", String(64), nullable=False),
+    Column("display_name", String(255), nullable=False),
+    Column("email", String(254), nullable=False),
+    Column("availability", String(16), nullable=False),
+    # What Chatwoot last reported: a sync changes `availability` only when this changes, so
+    # a SetAgentAvailability call holds until the agent's presence in Chatwoot moves.
+    Column("chatwoot_availability", String(16)),
+    Column("skills", JSON, nullable=False),
+    Column("capacity", Integer, nullable=False),
+    Column("active_tickets", Integer, nullable=False),
+    Column("last_assign_time", UtcDateTime),
+    Column("removed_from_chatwoot", Boolean, nullable=False),
+    Column("update_time", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "agent_id"),
+)
+
+# What this service knows of each ticket, projected from the ticket event log: enough to
+# count each agent's workload and to read a customer message in context.
+ticket_views = Table(
+    "ticket_views",
+    metadata,
+    Column("tenant_id", String(63), nullable=False),
+    Column("ticket_id", String(36), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("priority", String(16), nullable=False),
+    Column("assignee_id", String(64), nullable=False),
+    Column("labels", JSON, nullable=False),
+    Column("deleted", Boolean, nullable=False),
+    # Customer messages since the last agent reply (the repetition signal).
+    Column("customer_streak", Integer, nullable=False),
+    Column("update_time", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "ticket_id"),
+    Index(None, "tenant_id", "assignee_id"),
+)
+
+escalations = Table(
+    "escalations",
+    metadata,
+    Column("tenant_id", String(63), nullable=False),
+    Column("id", String(36), nullable=False),
+    Column("ticket_id", String(36), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("level", Integer, nullable=False),
+    Column("trigger", String(32), nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("explanation", JSON, nullable=False),
+    Column("priority_before", String(16), nullable=False),
+    Column("priority_after", String(16), nullable=False),
+    Column("actor", String(63), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("required_skills", JSON, nullable=False),
+    Column("assignee_id", String(64), nullable=False),
+    Column("previous_assignee_id", String(64), nullable=False),
+    Column("suggestion_id", String(36), nullable=False),
+    Column("previous_escalation_id", String(36), nullable=False),
+    Column("effects_state", String(16), nullable=False),
+    Column("effects_done", JSON, nullable=False),
+    Column("effects_error", Text, nullable=False),
+    Column("effects_attempts", Integer, nullable=False),
+    # When the effects worker should next try; doubles as its lease while it works.
+    Column("effects_due_time", UtcDateTime),
+    Column("create_time", UtcDateTime, nullable=False),
+    Column("update_time", UtcDateTime, nullable=False),
+    Column("assign_time", UtcDateTime),
+    Column("acknowledge_time", UtcDateTime),
+    Column("end_time", UtcDateTime),
+    Column("version", Integer, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "id"),
+    # At most one open escalation per ticket, enforced by the database: two replicas
+    # deciding on the same ticket at once cannot both escalate it.
+    Index(
+        "uq_escalations_open_ticket",
+        "tenant_id",
+        "ticket_id",
+        unique=True,
+        postgresql_where=text("state IN ('queued', 'assigned', 'acknowledged')"),
+        sqlite_where=text("state IN ('queued', 'assigned', 'acknowledged')"),
+    ),
+    Index(None, "tenant_id", "create_time", "id"),
+    Index(None, "tenant_id", "state", "create_time"),
+    Index(None, "effects_state", "effects_due_time"),
+)
+
+suggestions = Table(
+    "suggestions",
+    metadata,
+    Column("tenant_id", String(63), nullable=False),
+    Column("id", String(36), nullable=False),
+    Column("ticket_id", String(36), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("trigger", String(32), nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("explanation", JSON, nullable=False),
+    Column("priority", String(16)),
+    Column("escalation_id", String(36), nullable=False),
+    Column("decided_by", String(63), nullable=False),
+    Column("decision_comment", Text, nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+    Column("decide_time", UtcDateTime),
+    PrimaryKeyConstraint("tenant_id", "id"),
+    Index(None, "tenant_id", "create_time", "id"),
+    # One pending suggestion per ticket: a stream of angry messages makes one, not ten.
+    Index(
+        "uq_suggestions_pending_ticket",
+        "tenant_id",
+        "ticket_id",
+        unique=True,
+        postgresql_where=text("state = 'pending'"),
+        sqlite_where=text("state = 'pending'"),
+    ),
+)
+
+# How far this service has read each tenant's ticket event log. Advanced with a
+# compare-and-set in the same transaction as the event's effects.
+consumer_cursors = Table(
+    "consumer_cursors",
+    metadata,
+    Column("tenant_id", String(63), nullable=False),
+    Column("consumer", String(63), nullable=False),
+    Column("cursor", BigInteger, nullable=False),
+    Column("update_time", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "consumer"),
+)
+
+# Request ids of mutations: a repeat returns the resource the first call made.
+request_ids = Table(
+    "request_ids",
+    metadata,
+    Column("tenant_id", String(63), nullable=False),
+    Column("request_id", String(36), nullable=False),
+    Column("method", String(63), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("resource", String(128), nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "request_id"),
+)

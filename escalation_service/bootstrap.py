@@ -1,0 +1,150 @@
+"""Composition root: the only place that picks concrete adapters and wires them."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import grpc
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from common.auth import AuthInterceptor, TokenAuthenticator
+from common.clock import Clock, SystemClock
+from common.config import TenantsConfig
+from common.grpc.server import RunningServer, start_server
+from common.periodic import Periodic
+from escalation_service.adapters.sentiment import LexiconAnalyzer, analyzer_for
+from escalation_service.adapters.ticket_client import GrpcTickets, escalation_tokens
+from escalation_service.domain.sentiment import SentimentAnalyzer
+from escalation_service.entrypoints.grpc_servicer import (
+    ERROR_DOMAIN,
+    SERVICE,
+    EscalationServicer,
+)
+from escalation_service.service.agent_directory import AgentDirectory, AgentSource
+from escalation_service.service.consumer import EventConsumer
+from escalation_service.service.effects import EffectsSettings, EffectsWorker
+from escalation_service.service.escalations import EscalationService
+from escalation_service.service.ports import Tickets
+from escalation_service.settings import WorkerSettings
+from ticket_service.chatwoot import ChatwootClient
+from ticketing.escalation.v1 import escalation_service_pb2_grpc
+
+
+@dataclass
+class EscalationApp:
+    engine: AsyncEngine
+    service: EscalationService
+    server: RunningServer
+    consumer: EventConsumer
+    effects: EffectsWorker
+    directory: AgentDirectory
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    async def stop(self, grace: float = 5.0) -> None:
+        await self.server.stop(grace)
+
+
+async def start(
+    *,
+    engine: AsyncEngine,
+    tenants: TenantsConfig,
+    listen: str,
+    ticket_service_target: str,
+    clock: Clock | None = None,
+    workers: WorkerSettings | None = None,
+    tickets: Tickets | None = None,
+) -> EscalationApp:
+    """Start serving; with `workers`, also follow the ticket event log, carry out effects,
+    assign queued escalations and sync the agent directory."""
+    clock = clock or SystemClock()
+    tokens = escalation_tokens(tenants)
+    grpc_tickets = GrpcTickets(ticket_service_target, tokens)
+    tickets = tickets or grpc_tickets
+    lexicon = LexiconAnalyzer()
+    lexicon.warm_up()
+    http = httpx.AsyncClient(follow_redirects=False)
+    analyzers: dict[str, SentimentAnalyzer] = {
+        tenant.id: analyzer_for(tenant, lexicon, client=http) for tenant in tenants.tenants
+    }
+    settings = workers or WorkerSettings()
+    effects = EffectsWorker(
+        engine,
+        tickets,
+        clock,
+        EffectsSettings(
+            retry_initial=settings.effects_retry_initial,
+            retry_max=settings.effects_retry_max,
+            lease=settings.effects_lease,
+        ),
+    )
+    service = EscalationService(
+        engine, tickets, analyzers.__getitem__, clock, on_effects_queued=effects.wake
+    )
+    clients = _chatwoot_clients(tenants, clock)
+    directory = AgentDirectory.for_tenants(
+        service, tenants, lambda name: _agents_of(clients[name]), clock
+    )
+    consumer = EventConsumer(service, tickets, sorted(tokens), clock, page_size=settings.page_size)
+    servicer = EscalationServicer(service, directory)
+
+    def register(server: grpc.aio.Server) -> list[str]:
+        escalation_service_pb2_grpc.add_EscalationServiceServicer_to_server(servicer, server)
+        return [SERVICE.full_name]
+
+    server = await start_server(
+        listen=listen,
+        register=register,
+        interceptors=[AuthInterceptor(TokenAuthenticator(tenants), error_domain=ERROR_DOMAIN)],
+    )
+    if workers is not None:
+        jobs = [Periodic("ticket-event-log", consumer.poll_all, workers.poll_interval)]
+        jobs.append(
+            Periodic(
+                "escalation-queue",
+                functools.partial(_assign_all_queued, service, sorted(tokens)),
+                workers.queue_interval,
+            )
+        )
+        if workers.agent_sync_interval is not None:
+            jobs.append(Periodic("agent-sync", directory.sync_all, workers.agent_sync_interval))
+        for job in jobs:
+            job.start()
+            server.on_stop.append(job.stop)
+        effects.start()
+        server.on_stop.append(effects.stop)
+
+    async def close() -> None:
+        for client in clients.values():
+            await client.aclose()
+        await http.aclose()
+        await grpc_tickets.close()
+
+    server.on_stop.append(close)
+    server.on_stop.append(engine.dispose)
+    return EscalationApp(engine, service, server, consumer, effects, directory)
+
+
+async def _assign_all_queued(service: EscalationService, tenant_ids: Sequence[str]) -> None:
+    for tenant_id in tenant_ids:
+        await service.assign_queued(tenant_id)
+
+
+def _chatwoot_clients(tenants: TenantsConfig, clock: Clock) -> dict[str, ChatwootClient]:
+    return {
+        integration.name: ChatwootClient(integration, clock=clock)
+        for tenant in tenants.tenants
+        for integration in tenant.chatwoot[:1]
+    }
+
+
+def _agents_of(client: ChatwootClient) -> AgentSource:
+    async def list_agents() -> Sequence[object]:
+        return await client.list_agents()
+
+    return list_agents  # type: ignore[return-value]

@@ -1,0 +1,77 @@
+"""One transaction per use case, scoped to one tenant."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from escalation_service.adapters.repository import (
+    Agents,
+    Cursors,
+    Escalations,
+    Policies,
+    RequestIds,
+    Suggestions,
+    TicketViews,
+)
+
+
+class UnitOfWork:
+    policies: Policies
+    agents: Agents
+    tickets: TicketViews
+    escalations: Escalations
+    suggestions: Suggestions
+    cursors: Cursors
+    requests: RequestIds
+
+    def __init__(self, engine: AsyncEngine, tenant_id: str) -> None:
+        self._engine = engine
+        self.tenant_id = tenant_id
+        self._conn: AsyncConnection | None = None
+        self._after_commit: list[Callable[[], None]] = []
+
+    async def __aenter__(self) -> Self:
+        self._conn = conn = await self._engine.connect()
+        await conn.begin()
+        tenant = self.tenant_id
+        self.policies = Policies(conn, tenant)
+        self.agents = Agents(conn, tenant)
+        self.tickets = TicketViews(conn, tenant)
+        self.escalations = Escalations(conn, tenant)
+        self.suggestions = Suggestions(conn, tenant)
+        self.cursors = Cursors(conn, tenant)
+        self.requests = RequestIds(conn, tenant)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        assert self._conn is not None
+        try:
+            if self._conn.in_transaction():
+                await self._conn.rollback()
+        finally:
+            await self._conn.close()
+
+    @property
+    def connection(self) -> AsyncConnection:
+        assert self._conn is not None
+        return self._conn
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once this unit of work has committed (not if it rolls back)."""
+        self._after_commit.append(callback)
+
+    async def commit(self) -> None:
+        assert self._conn is not None
+        await self._conn.commit()
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
