@@ -62,6 +62,7 @@ test-sqlite: install
 
 migrate: install
 	$(BIN)/python -m ticket_service migrate
+	$(BIN)/python -m escalation_service migrate
 
 # `make run SIM=1` adds the Chatwoot simulator (chatwoot_sim/) in place of a real Chatwoot.
 run: install

@@ -230,8 +230,15 @@ class TicketViews(_Repository):
         row = (await self._conn.execute(query)).first()
         return None if row is None else _view(row)
 
-    async def add(self, view: TicketView) -> None:
-        await self._conn.execute(ticket_views.insert().values(self._values(view)))
+    async def add(self, view: TicketView) -> bool:
+        """Insert the view unless the ticket already has one (the event consumer and a
+        GetTicket snapshot may race to create it); returns whether this one was inserted."""
+        try:
+            async with self._conn.begin_nested():
+                await self._conn.execute(ticket_views.insert().values(self._values(view)))
+        except IntegrityError:
+            return False
+        return True
 
     async def save(self, view: TicketView) -> None:
         await self._conn.execute(

@@ -112,7 +112,8 @@ class EventConsumer:
             if view is not None:
                 return None  # already known, from a GetTicket snapshot
             view = TicketView.from_ticket(event.after, event.create_time)
-            await uow.tickets.add(view)
+            if not await uow.tickets.add(view):
+                return None  # a GetTicket snapshot got there first
             if view.active:
                 await uow.agents.add_workload(view.assignee_id, +1)
             return view

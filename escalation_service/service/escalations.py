@@ -543,12 +543,10 @@ class EscalationService:
                 raise NotFound("ticket", f"tickets/{ticket_id}") from None
             raise FailedPrecondition(str(refused), reason="TICKET_REFUSED") from None
         async with self.unit_of_work(tenant_id) as uow:
-            if await uow.tickets.get(ticket_id) is None:
-                view = TicketView.from_ticket(record, self._clock.now())
-                await uow.tickets.add(view)
-                if view.active:
-                    await uow.agents.add_workload(view.assignee_id, +1)
-                await uow.commit()
+            view = TicketView.from_ticket(record, self._clock.now())
+            if await uow.tickets.add(view) and view.active:
+                await uow.agents.add_workload(view.assignee_id, +1)
+            await uow.commit()
 
     async def _view(self, uow: UnitOfWork, ticket_id: str) -> TicketView:
         view = await uow.tickets.get(ticket_id, for_update=True)
