@@ -3,12 +3,16 @@ and its own version table, so two services may even share one database."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
-from alembic import command
+from alembic import command, context
 from alembic.config import Config
+from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from common.db import create_engine
 
 
 def _config(script_location: Path, connection: Connection) -> Config:
@@ -24,3 +28,31 @@ async def upgrade(engine: AsyncEngine, script_location: Path) -> None:
             lambda sync: command.upgrade(_config(script_location, sync), "head")
         )
         await connection.commit()
+
+
+def run_env(metadata: MetaData, *, version_table: str, database_url: str) -> None:
+    """The body of a service's Alembic `env.py`. `upgrade()` hands in a live connection;
+    the `alembic` CLI gets one from `database_url`."""
+
+    def run(connection: Connection) -> None:
+        context.configure(
+            connection=connection,
+            target_metadata=metadata,
+            version_table=version_table,
+            render_as_batch=connection.dialect.name == "sqlite",
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def run_with_own_engine() -> None:
+        engine = create_engine(database_url)
+        async with engine.connect() as connection:
+            await connection.run_sync(run)
+            await connection.commit()
+        await engine.dispose()
+
+    connection = context.config.attributes.get("connection")
+    if connection is not None:
+        run(connection)
+    else:
+        asyncio.run(run_with_own_engine())

@@ -9,8 +9,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from common.errors import InvalidArgument
 
@@ -62,3 +64,18 @@ class PageToken:
                 "page_token", "was issued for different filters; start again without it"
             )
         return decoded
+
+
+def keyset_after(token: str, *, filters: str) -> tuple[datetime, str] | None:
+    """The (create_time, id) to read after, from a request's page token (None: page one)."""
+    decoded = PageToken.decode(token, filters=filters)
+    return None if decoded is None else (decoded.create_time, decoded.id)
+
+
+def next_page_token(rows: Sequence[Any], limit: int, filters: str) -> str:
+    """The token for the page after `rows[:limit]`, for a query that asked for limit + 1
+    rows (each with `create_time` and `id`); empty when there is no further page."""
+    if len(rows) <= limit:
+        return ""
+    last = rows[limit - 1]
+    return PageToken(last.create_time, str(last.id), filters).encode()

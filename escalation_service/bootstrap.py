@@ -23,7 +23,7 @@ from escalation_service.entrypoints.grpc_servicer import (
     SERVICE,
     EscalationServicer,
 )
-from escalation_service.service.agent_directory import AgentDirectory, AgentSource
+from escalation_service.service.agent_directory import AgentDirectory
 from escalation_service.service.consumer import EventConsumer
 from escalation_service.service.effects import EffectsSettings, EffectsWorker
 from escalation_service.service.escalations import EscalationService
@@ -88,7 +88,7 @@ async def start(
     )
     clients = _chatwoot_clients(tenants, clock)
     directory = AgentDirectory.for_tenants(
-        service, tenants, lambda name: _agents_of(clients[name]), clock
+        service, tenants, lambda name: clients[name].list_agents, clock
     )
     consumer = EventConsumer(service, tickets, sorted(tokens), clock, page_size=settings.page_size)
     servicer = EscalationServicer(service, directory)
@@ -141,10 +141,3 @@ def _chatwoot_clients(tenants: TenantsConfig, clock: Clock) -> dict[str, Chatwoo
         for tenant in tenants.tenants
         for integration in tenant.chatwoot[:1]
     }
-
-
-def _agents_of(client: ChatwootClient) -> AgentSource:
-    async def list_agents() -> Sequence[object]:
-        return await client.list_agents()
-
-    return list_agents  # type: ignore[return-value]

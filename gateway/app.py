@@ -16,9 +16,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from common.backoff import Backoff
 from common.clock import Clock, SystemClock
 from common.config import TenantsConfig
-from gateway.backoff import Backoff
 from gateway.channel import ServiceChannel
 from gateway.dispatch import Dispatcher
 from gateway.forwarder import Forwarder

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from common.backoff import Backoff
 from common.clock import Clock
-from gateway.backoff import Backoff
 from gateway.integrations import Integration
 from gateway.spool import Spool, SpoolUnavailable
 from gateway.ticket_client import Applied, Failed, TicketClient

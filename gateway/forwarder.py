@@ -14,8 +14,8 @@ from collections.abc import Mapping
 
 import structlog
 
+from common.backoff import Backoff
 from common.clock import Clock
-from gateway.backoff import Backoff
 from gateway.integrations import Integration
 from gateway.metrics import Metrics
 from gateway.spool import Spool, SpooledDelivery, SpoolUnavailable

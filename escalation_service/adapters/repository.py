@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, func, or_, select, update
+from sqlalchemy import Row, and_, case, func, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -22,6 +22,7 @@ from escalation_service.adapters.tables import (
 from escalation_service.domain.agents import Agent
 from escalation_service.domain.decision import Explanation
 from escalation_service.domain.escalation import (
+    OPEN_STATES,
     Effect,
     EffectsState,
     Escalation,
@@ -32,7 +33,7 @@ from escalation_service.domain.escalation import (
 from escalation_service.domain.policy import Policy, Priority, as_record, from_record
 from escalation_service.domain.reasons import Reason, Trigger
 from escalation_service.domain.selection import Availability
-from escalation_service.domain.tickets import TicketView
+from escalation_service.domain.tickets import ACTIVE_STATUSES, TicketView
 
 
 class _Repository:
@@ -186,9 +187,10 @@ class Agents(_Repository):
             update(agents)
             .where(self._where(agent_id))
             .values(
-                active_tickets=func.max(agents.c.active_tickets + delta, 0)
-                if self._conn.dialect.name == "sqlite"
-                else func.greatest(agents.c.active_tickets + delta, 0)
+                active_tickets=case(
+                    (agents.c.active_tickets + delta < 0, 0),
+                    else_=agents.c.active_tickets + delta,
+                )
             )
         )
 
@@ -201,7 +203,7 @@ class Agents(_Repository):
                 views.tenant_id == self._tenant,
                 views.assignee_id == agent_id,
                 views.deleted.is_(False),
-                views.status.in_(("open", "in_progress", "waiting_on_customer")),
+                views.status.in_(ACTIVE_STATUSES),
             )
         )
         return int(count or 0)
@@ -323,7 +325,7 @@ def _escalation_values(escalation: Escalation) -> dict[str, Any]:
     }
 
 
-_OPEN = [state.value for state in (State.QUEUED, State.ASSIGNED, State.ACKNOWLEDGED)]
+_OPEN = sorted(state.value for state in OPEN_STATES)
 
 
 class Escalations(_Repository):
@@ -386,14 +388,15 @@ class Escalations(_Repository):
 
     async def queued(self, limit: int) -> list[Escalation]:
         """Queued escalations, most urgent first, then oldest."""
+        c = escalations.c
+        urgency = case({p.value: p.rank for p in Priority}, value=c.priority_after, else_=0)
         rows = await self._conn.execute(
             select(escalations)
-            .where(escalations.c.tenant_id == self._tenant, escalations.c.state == "queued")
-            .order_by(escalations.c.create_time, escalations.c.id)
+            .where(c.tenant_id == self._tenant, c.state == State.QUEUED.value)
+            .order_by(urgency.desc(), c.create_time, c.id)
             .limit(limit)
         )
-        found = [_escalation(row) for row in rows]
-        return sorted(found, key=lambda e: (-e.priority_after.rank, e.create_time, e.id))
+        return [_escalation(row) for row in rows]
 
     async def list(
         self,
@@ -436,10 +439,10 @@ async def claim_due_effects(
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     claimed = [(row.tenant_id, row.id) for row in await conn.execute(query)]
-    for tenant_id, escalation_id in claimed:
+    if claimed:
         await conn.execute(
             update(escalations)
-            .where(c.tenant_id == tenant_id, c.id == escalation_id)
+            .where(tuple_(c.tenant_id, c.id).in_(claimed))
             .values(effects_due_time=now + lease)
         )
     return claimed

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any, TypeAlias, TypeVar
 
 import grpc
@@ -15,12 +14,18 @@ from common.auth import current_principal
 from common.errors import FailedPrecondition, InvalidArgument, Unavailable, excerpt
 from common.grpc.mapping import fingerprint, uuid_from_name
 from common.grpc.status import map_service_errors
-from common.pagination import PageToken, filter_fingerprint, page_size
+from common.pagination import (
+    PageToken,
+    filter_fingerprint,
+    keyset_after,
+    next_page_token,
+    page_size,
+)
 from escalation_service.domain.reasons import Reason
 from escalation_service.domain.tickets import ticket_key
 from escalation_service.entrypoints import proto_mapping as mapping
 from escalation_service.service.agent_directory import AgentDirectory
-from escalation_service.service.escalations import AiAnswer, EscalationService
+from escalation_service.service.escalations import AiAnswer, EscalationService, RequestKey
 from ticket_service.chatwoot import ChatwootError
 from ticketing.escalation.v1 import (
     agent_pb2,
@@ -81,11 +86,6 @@ def _request_id(request: Any) -> str:
     return request_id
 
 
-def _page(filters: str, token: str) -> tuple[datetime, str] | None:
-    decoded = PageToken.decode(token, filters=filters)
-    return None if decoded is None else (decoded.create_time, decoded.id)
-
-
 @map_service_errors(SERVICE, domain=ERROR_DOMAIN)
 class EscalationServicer(escalation_service_pb2_grpc.EscalationServiceServicer):
     def __init__(self, service: EscalationService, directory: AgentDirectory) -> None:
@@ -96,32 +96,24 @@ class EscalationServicer(escalation_service_pb2_grpc.EscalationServiceServicer):
         self,
         request: Any,
         method: str,
-        run: Callable[[], Awaitable[tuple[R, str]]],
+        run: Callable[[RequestKey | None], Awaitable[R]],
         read: Callable[[str], Awaitable[R]],
     ) -> R:
         """Run a mutation once per request_id: a repeat returns the resource the first call
-        made, in its current state; the same id with another request is refused."""
+        made, in its current state; the same id with another request is refused. The use
+        case stores the id in its own transaction, so a crash or a race cannot run it twice.
+        """
         request_id = _request_id(request)
-        principal = current_principal()
         if not request_id:
-            result, _ = await run()
-            return result
-        print_ = fingerprint(request).hex()
-        async with self._service.unit_of_work(principal.tenant_id) as uow:
+            return await run(None)
+        key = RequestKey(request_id, method, fingerprint(request).hex())
+        async with self._service.unit_of_work(current_principal().tenant_id) as uow:
             seen = await uow.requests.get(request_id)
-        if seen is not None:
-            if seen.method != method or seen.fingerprint != print_:
-                raise InvalidArgument.single(
-                    "request_id", "was already used for a different request"
-                )
-            return await read(seen.resource)
-        result, resource = await run()
-        async with self._service.unit_of_work(principal.tenant_id) as uow:
-            await uow.requests.add(
-                request_id, method, print_, resource, datetime.now().astimezone()
-            )
-            await uow.commit()
-        return result
+        if seen is None:
+            return await run(key)
+        if seen.method != method or seen.fingerprint != key.fingerprint:
+            raise InvalidArgument.single("request_id", "was already used for a different request")
+        return await read(seen.resource)
 
     # --- decisions ----------------------------------------------------------------------
 
@@ -155,19 +147,20 @@ class EscalationServicer(escalation_service_pb2_grpc.EscalationServiceServicer):
         principal = current_principal()
         ticket_id = _ticket_id(request.ticket)
 
-        async def run() -> tuple[escalation_pb2.Suggestion, str]:
+        async def run(key: RequestKey | None) -> escalation_pb2.Suggestion:
             outcome = await self._service.evaluate(
                 principal.tenant_id,
                 ticket_id,
                 self._answer(request),
                 actor=principal.name,
                 suggest_only=True,
+                key=key,
             )
             if outcome.suggestion is None:
                 assert outcome.open_escalation is not None
                 raise_open(outcome.open_escalation.name)
             assert outcome.suggestion is not None
-            return mapping.suggestion_to_proto(outcome.suggestion), outcome.suggestion.name
+            return mapping.suggestion_to_proto(outcome.suggestion)
 
         return await self._once(request, "SuggestEscalation", run, self._read_suggestion)
 
@@ -194,15 +187,12 @@ class EscalationServicer(escalation_service_pb2_grpc.EscalationServiceServicer):
             principal.tenant_id,
             state=state,
             ticket_id=ticket_id,
-            after=_page(filters, request.page_token),
+            after=keyset_after(request.page_token, filters=filters),
             limit=limit + 1,
         )
-        token = ""
-        if len(found) > limit:
-            found = found[:limit]
-            token = PageToken(found[-1].create_time, found[-1].id, filters).encode()
         return escalation_service_pb2.ListSuggestionsResponse(
-            suggestions=[mapping.suggestion_to_proto(s) for s in found], next_page_token=token
+            suggestions=[mapping.suggestion_to_proto(s) for s in found[:limit]],
+            next_page_token=next_page_token(found, limit, filters),
         )
 
     async def AcceptSuggestion(
@@ -211,11 +201,15 @@ class EscalationServicer(escalation_service_pb2_grpc.EscalationServiceServicer):
         principal = current_principal()
         suggestion_id = uuid_from_name(request.name, "suggestions")
 
-        async def run() -> tuple[escalation_pb2.Suggestion, str]:
+        async def run(key: RequestKey | None) -> escalation_pb2.Suggestion:
             accepted = await self._service.accept_suggestion(
-                principal.tenant_id, suggestion_id, actor=principal.name, comment=request.comment
+                principal.tenant_id,
+                suggestion_id,
+                actor=principal.name,
+                comment=request.comment,
+                key=key,
             )
-            return mapping.suggestion_to_proto(accepted), accepted.name
+            return mapping.suggestion_to_proto(accepted)
 
         return await self._once(request, "AcceptSuggestion", run, self._read_suggestion)
 
@@ -225,11 +219,15 @@ class EscalationServicer(escalation_service_pb2_grpc.EscalationServiceServicer):
         principal = current_principal()
         suggestion_id = uuid_from_name(request.name, "suggestions")
 
-        async def run() -> tuple[escalation_pb2.Suggestion, str]:
+        async def run(key: RequestKey | None) -> escalation_pb2.Suggestion:
             rejected = await self._service.reject_suggestion(
-                principal.tenant_id, suggestion_id, actor=principal.name, comment=request.comment
+                principal.tenant_id,
+                suggestion_id,
+                actor=principal.name,
+                comment=request.comment,
+                key=key,
             )
-            return mapping.suggestion_to_proto(rejected), rejected.name
+            return mapping.suggestion_to_proto(rejected)
 
         return await self._once(request, "RejectSuggestion", run, self._read_suggestion)
 
@@ -248,7 +246,7 @@ class EscalationServicer(escalation_service_pb2_grpc.EscalationServiceServicer):
         reason = mapping.reason_from_proto(request.reason) or Reason.MANUAL
         skills = [skill.strip().lower() for skill in request.required_skills]
 
-        async def run() -> tuple[escalation_pb2.Escalation, str]:
+        async def run(key: RequestKey | None) -> escalation_pb2.Escalation:
             escalation = await self._service.escalate_ticket(
                 principal.tenant_id,
                 ticket_id,
@@ -256,8 +254,9 @@ class EscalationServicer(escalation_service_pb2_grpc.EscalationServiceServicer):
                 comment=request.comment,
                 skills=skills,
                 actor=principal.name,
+                key=key,
             )
-            return mapping.escalation_to_proto(escalation), escalation.name
+            return mapping.escalation_to_proto(escalation)
 
         return await self._once(request, "EscalateTicket", run, self._read_escalation)
 
@@ -280,15 +279,12 @@ class EscalationServicer(escalation_service_pb2_grpc.EscalationServiceServicer):
             state=state,
             ticket_id=ticket_id,
             assignee_id=request.assignee_id,
-            after=_page(filters, request.page_token),
+            after=keyset_after(request.page_token, filters=filters),
             limit=limit + 1,
         )
-        token = ""
-        if len(found) > limit:
-            found = found[:limit]
-            token = PageToken(found[-1].create_time, found[-1].id, filters).encode()
         return escalation_service_pb2.ListEscalationsResponse(
-            escalations=[mapping.escalation_to_proto(e) for e in found], next_page_token=token
+            escalations=[mapping.escalation_to_proto(e) for e in found[:limit]],
+            next_page_token=next_page_token(found, limit, filters),
         )
 
     async def AcknowledgeEscalation(
@@ -341,8 +337,8 @@ class EscalationServicer(escalation_service_pb2_grpc.EscalationServiceServicer):
         availability = mapping.availability_from_proto(request.availability, "availability")
         limit = page_size(request.page_size)
         filters = filter_fingerprint("agents", availability)
-        after = _page(filters, request.page_token)
-        found, default = await self._service.list_agents(
+        after = keyset_after(request.page_token, filters=filters)
+        found = await self._service.list_agents(
             principal.tenant_id,
             availability=availability,
             after=after[1] if after else "",
@@ -353,7 +349,7 @@ class EscalationServicer(escalation_service_pb2_grpc.EscalationServiceServicer):
             found = found[:limit]
             token = PageToken(found[-1].update_time, found[-1].agent_id, filters).encode()
         return escalation_service_pb2.ListAgentsResponse(
-            agents=[mapping.agent_to_proto(a, default) for a in found], next_page_token=token
+            agents=[mapping.agent_to_proto(a) for a in found], next_page_token=token
         )
 
     async def GetAgent(
@@ -362,7 +358,7 @@ class EscalationServicer(escalation_service_pb2_grpc.EscalationServiceServicer):
         agent = await self._service.get_agent(
             current_principal().tenant_id, _agent_id(request.name)
         )
-        return mapping.agent_to_proto(agent, 0)
+        return mapping.agent_to_proto(agent)
 
     async def UpdateAgent(
         self, request: escalation_service_pb2.UpdateAgentRequest, context: Context
@@ -385,7 +381,7 @@ class EscalationServicer(escalation_service_pb2_grpc.EscalationServiceServicer):
         agent = await self._service.update_agent(
             principal.tenant_id, agent_id, changes, allow_missing=request.allow_missing
         )
-        return mapping.agent_to_proto(agent, 0)
+        return mapping.agent_to_proto(agent)
 
     async def SetAgentAvailability(
         self, request: escalation_service_pb2.SetAgentAvailabilityRequest, context: Context
@@ -397,7 +393,7 @@ class EscalationServicer(escalation_service_pb2_grpc.EscalationServiceServicer):
         agent = await self._service.set_availability(
             current_principal().tenant_id, agent_id, availability
         )
-        return mapping.agent_to_proto(agent, 0)
+        return mapping.agent_to_proto(agent)
 
     async def SyncAgents(
         self, request: escalation_service_pb2.SyncAgentsRequest, context: Context

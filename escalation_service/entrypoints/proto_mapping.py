@@ -135,8 +135,7 @@ def suggestion_to_proto(suggestion: Suggestion) -> escalation_pb2.Suggestion:
     )
 
 
-def agent_to_proto(agent: Agent, default_capacity: int) -> agent_pb2.Agent:
-    del default_capacity  # the proto shows the agent's own setting; 0 means the default
+def agent_to_proto(agent: Agent) -> agent_pb2.Agent:
     return agent_pb2.Agent(
         name=agent.name,
         display_name=agent.display_name,

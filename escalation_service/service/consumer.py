@@ -83,7 +83,8 @@ class EventConsumer:
             if view is not None:
                 freed = await self._after_change(uow, view, event)
                 if view.new_message is not None and policy is not None:
-                    policy = await uow.policies.current()
+                    # The version that read the text decides too, and the explanation
+                    # names it.
                     outcome = await self._service.on_customer_message(
                         uow, policy, view, reading, view.new_message.text
                     )

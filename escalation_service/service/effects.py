@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,6 +18,7 @@ from urllib.parse import quote
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from common.backoff import Backoff
 from common.clock import Clock
 from escalation_service.adapters.repository import claim_due_effects
 from escalation_service.domain.agents import Agent
@@ -32,7 +32,6 @@ log = structlog.get_logger("escalation_service.effects")
 
 # Fixed: the request ids of one escalation's effects must be the same on every replica.
 _EFFECTS = uuid.UUID("6f1b0c2e-5b8a-4c1e-9a53-2f4d3c8e7a10")
-_jitter = random.Random()  # noqa: S311 - spreads retries, not security
 
 
 def request_id(tenant_id: str, escalation_id: str, effect: Effect) -> str:
@@ -82,6 +81,9 @@ class EffectsWorker:
         self._tickets = tickets
         self._clock = clock
         self._settings = settings
+        self._backoff = Backoff(
+            settings.retry_initial.total_seconds(), settings.retry_max.total_seconds()
+        )
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -214,7 +216,7 @@ class EffectsWorker:
                 return
             attempts = await uow.escalations.attempts(escalation_id) + 1
             escalation.effects_error = error
-            delay = self._delay(attempts)
+            delay = timedelta(seconds=self._backoff.delay(attempts))
             await uow.escalations.save(escalation, due=self._clock.now() + delay, attempts=attempts)
             await uow.commit()
         log.info(
@@ -224,10 +226,3 @@ class EffectsWorker:
             attempts=attempts,
             error=error,
         )
-
-    def _delay(self, attempts: int) -> timedelta:
-        base = min(
-            self._settings.retry_max,
-            self._settings.retry_initial * float(2 ** min(attempts - 1, 30)),
-        )
-        return base * _jitter.uniform(0.5, 1.0)

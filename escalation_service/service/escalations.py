@@ -54,6 +54,16 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class RequestKey:
+    """A mutation's request_id, stored in the mutation's own transaction: a repeat finds
+    it, and two racing calls with one id cannot both commit (the key is unique)."""
+
+    request_id: str
+    method: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
 class AiAnswer:
     confidence: float | None
     sentiment: float | None
@@ -76,6 +86,9 @@ class EscalationService:
         self._analyzer_for = analyzers
         self._clock = clock
         self._effects_queued = on_effects_queued
+
+    def now(self) -> datetime:
+        return self._clock.now()
 
     def unit_of_work(self, tenant_id: str) -> UnitOfWork:
         return UnitOfWork(self._engine, tenant_id)
@@ -104,14 +117,15 @@ class EscalationService:
         *,
         actor: str,
         suggest_only: bool = False,
+        key: RequestKey | None = None,
     ) -> Outcome:
-        """An AI's answer held against the policy; acts as the mode says (or only suggests)."""
+        """An AI's answer held against the policy; acts as the mode says (or only suggests).
+        The text is read with the policy version that then decides."""
         _check_answer(answer)
         await self.ensure_ticket(tenant_id, ticket_id)
         policy = await self.policy(tenant_id)
         reading = await self.read_text(tenant_id, policy, answer.text) if answer.text else None
         async with self.unit_of_work(tenant_id) as uow:
-            policy = await uow.policies.current()
             view = await self._view(uow, ticket_id)
             evidence = Evidence(
                 sentiment=reading,
@@ -127,6 +141,9 @@ class EscalationService:
             outcome = await self.act(
                 uow, policy, view, decision, Trigger.AI, actor=actor, suggest_only=suggest_only
             )
+            made = outcome.suggestion or outcome.escalation
+            if made is not None:
+                await self._remember(uow, key, made.name)
             await uow.commit()
         await self.assign_queued(tenant_id)
         return outcome
@@ -207,6 +224,7 @@ class EscalationService:
         skills: Sequence[str],
         actor: str,
         trigger: Trigger = Trigger.MANUAL,
+        key: RequestKey | None = None,
     ) -> Escalation:
         """Escalate by hand; a ticket with an open escalation goes one level up."""
         problems = Violations()
@@ -249,8 +267,15 @@ class EscalationService:
                 skills=frozenset(skills),
                 previous=current.id if current else "",
             )
+            await self._remember(uow, key, escalation.name)
             await uow.commit()
         return escalation
+
+    async def _remember(self, uow: UnitOfWork, key: RequestKey | None, resource: str) -> None:
+        if key is not None:
+            await uow.requests.add(
+                key.request_id, key.method, key.fingerprint, resource, self._clock.now()
+            )
 
     async def _escalate(
         self,
@@ -308,11 +333,18 @@ class EscalationService:
         return now if escalation.effects_due() else None
 
     async def _try_assign(
-        self, uow: UnitOfWork, policy: Policy, escalation: Escalation, view: TicketView
+        self,
+        uow: UnitOfWork,
+        policy: Policy,
+        escalation: Escalation,
+        view: TicketView,
+        directory: Sequence[Agent] | None = None,
     ) -> bool:
-        """Choose an agent and take their capacity, or leave the escalation queued."""
+        """Choose an agent and take their capacity, or leave the escalation queued.
+        `directory` saves reading it again when the caller has it and nothing changed."""
         level = policy.level(escalation.level) or policy.levels[-1]
-        directory = await uow.agents.list()
+        if directory is None:
+            directory = await uow.agents.list()
         known = {skill for agent in directory for skill in agent.skills}
         needed = required_skills(level, escalation.required_skills, view.labels, known)
         loads = [agent.load(policy.default_agent_capacity) for agent in directory]
@@ -343,14 +375,18 @@ class EscalationService:
             if not queued:
                 return 0
             policy = await uow.policies.current()
+            directory = await uow.agents.list()
             for escalation in queued:
                 view = await uow.tickets.get(escalation.ticket_id)
                 if view is None or not view.active:
                     escalation.cancel(self._clock.now())
                     await uow.escalations.save(escalation)
                     continue
-                if await self._try_assign(uow, policy, escalation, view):
+                if not any(a.load(policy.default_agent_capacity).choosable for a in directory):
+                    break  # nobody can take anything: the rest stay queued
+                if await self._try_assign(uow, policy, escalation, view, directory):
                     assigned += 1
+                    directory = await uow.agents.list()  # a workload changed
             await uow.commit()
         return assigned
 
@@ -399,7 +435,13 @@ class EscalationService:
             return await uow.suggestions.list(**filters)
 
     async def accept_suggestion(
-        self, tenant_id: str, suggestion_id: str, *, actor: str, comment: str
+        self,
+        tenant_id: str,
+        suggestion_id: str,
+        *,
+        actor: str,
+        comment: str,
+        key: RequestKey | None = None,
     ) -> Suggestion:
         if len(comment) > MAX_COMMENT:
             raise InvalidArgument.single("comment", f"must be at most {MAX_COMMENT} characters")
@@ -433,11 +475,18 @@ class EscalationService:
                 )
             suggestion.accept(escalation.id, actor, comment, self._clock.now())
             await uow.suggestions.save(suggestion)
+            await self._remember(uow, key, suggestion.name)
             await uow.commit()
         return suggestion
 
     async def reject_suggestion(
-        self, tenant_id: str, suggestion_id: str, *, actor: str, comment: str
+        self,
+        tenant_id: str,
+        suggestion_id: str,
+        *,
+        actor: str,
+        comment: str,
+        key: RequestKey | None = None,
     ) -> Suggestion:
         if len(comment) > MAX_COMMENT:
             raise InvalidArgument.single("comment", f"must be at most {MAX_COMMENT} characters")
@@ -447,6 +496,7 @@ class EscalationService:
                 raise NotFound("suggestion", f"suggestions/{suggestion_id}")
             suggestion.reject(actor, comment, self._clock.now())
             await uow.suggestions.save(suggestion)
+            await self._remember(uow, key, suggestion.name)
             await uow.commit()
         return suggestion
 
@@ -474,10 +524,9 @@ class EscalationService:
 
     # --- agents -------------------------------------------------------------------------
 
-    async def list_agents(self, tenant_id: str, **filters: Any) -> tuple[list[Agent], int]:
+    async def list_agents(self, tenant_id: str, **filters: Any) -> list[Agent]:
         async with self.unit_of_work(tenant_id) as uow:
-            policy = await uow.policies.current()
-            return await uow.agents.list(**filters), policy.default_agent_capacity
+            return await uow.agents.list(**filters)
 
     async def get_agent(self, tenant_id: str, agent_id: str) -> Agent:
         async with self.unit_of_work(tenant_id) as uow:

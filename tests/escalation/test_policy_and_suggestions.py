@@ -3,6 +3,8 @@ answers with their confidence."""
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 from google.protobuf import field_mask_pb2
 
@@ -206,3 +208,25 @@ async def test_a_request_id_makes_a_manual_escalation_happen_once(desk: Desk) ->
     assert again.name == first.name
     assert again.level == 1
     assert len(await desk.escalations_of(ticket)) == 1
+
+
+async def test_two_racing_calls_with_one_request_id_escalate_once(desk: Desk) -> None:
+    ticket = await desk.open_ticket(606)
+    request = Req.EscalateTicketRequest(
+        ticket=ticket, request_id="0c4e2f9a-7d51-4b8e-a0d3-6e1f5c2b9a47"
+    )
+
+    results = await asyncio.gather(
+        *(desk.escalations.EscalateTicket(request, metadata=ACME) for _ in range(2)),
+        return_exceptions=True,
+    )
+
+    # The loser, if the two overlapped, is told to repeat the call; repeating it reads the
+    # winner's escalation. Never a second escalation, never level 2.
+    for result in results:
+        if isinstance(result, grpc.aio.AioRpcError):
+            assert result.code() == grpc.StatusCode.ABORTED
+    [escalation] = await desk.escalations_of(ticket)
+    assert escalation.level == 1
+    again = await desk.escalations.EscalateTicket(request, metadata=ACME)
+    assert again.name == escalation.name

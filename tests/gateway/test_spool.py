@@ -12,8 +12,8 @@ from typing import Any
 import grpc
 import pytest
 
+from common.backoff import Backoff
 from common.config import TenantsConfig
-from gateway.backoff import Backoff
 from gateway.settings import Settings
 from gateway.spool import Spool
 from tests.chatwoot_samples import sample

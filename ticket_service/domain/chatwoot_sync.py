@@ -7,12 +7,12 @@ tasks of each conversation one at a time, oldest first.
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from common.backoff import Backoff
 from common.errors import FailedPrecondition
 from ticket_service.domain.chatwoot import SHOWN_AS
 from ticket_service.domain.model import Change, EventType, Status
@@ -156,9 +156,8 @@ class RetryPolicy:
     def delay(self, attempts: int, *, at_least: timedelta = timedelta(0)) -> timedelta:
         """The wait after `attempts` failed attempts: the backoff step with "equal jitter"
         (between half and all of it), so replicas retrying together spread out."""
-        step: timedelta = min(self.maximum, self.initial * (2 ** max(attempts - 1, 0)))
-        jittered: timedelta = step / 2 + step / 2 * random.random()  # noqa: S311 - not security
-        return max(jittered, at_least)
+        backoff = Backoff(self.initial.total_seconds(), self.maximum.total_seconds())
+        return max(timedelta(seconds=backoff.delay(attempts)), at_least)
 
     def gives_up(self, create_time: datetime, now: datetime) -> bool:
         return now - create_time >= self.give_up_after

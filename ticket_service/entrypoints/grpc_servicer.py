@@ -16,7 +16,13 @@ from common.auth import current_principal
 from common.errors import InvalidArgument, field_prefix
 from common.grpc.mapping import fingerprint
 from common.grpc.status import map_service_errors
-from common.pagination import PageToken, filter_fingerprint, page_size
+from common.pagination import (
+    PageToken,
+    filter_fingerprint,
+    keyset_after,
+    next_page_token,
+    page_size,
+)
 from ticket_service.adapters.repository import TicketFilter
 from ticket_service.domain.numbering import TicketNumber
 from ticket_service.entrypoints import proto_mapping as mapping
@@ -151,14 +157,13 @@ class TicketServicer(ticket_service_pb2_grpc.TicketServiceServicer):
             show_deleted=request.show_deleted,
         )
         filters = filter_fingerprint(where)
-        token = PageToken.decode(request.page_token, filters=filters)
-        after = (token.create_time, token.id) if token else None
+        after = keyset_after(request.page_token, filters=filters)
         tickets = await self._service.list_tickets(
             current_principal(), where, after=after, limit=limit + 1
         )
         return ticket_service_pb2.ListTicketsResponse(
             tickets=[mapping.ticket_to_proto(t) for t in tickets[:limit]],
-            next_page_token=_next_token(tickets, limit, filters),
+            next_page_token=next_page_token(tickets, limit, filters),
         )
 
     async def UpdateTicket(
@@ -296,7 +301,7 @@ class TicketServicer(ticket_service_pb2_grpc.TicketServiceServicer):
         )
         return ticket_service_pb2.ListCustomersResponse(
             customers=[mapping.customer_to_proto(c) for c in customers[:limit]],
-            next_page_token=_next_token(customers, limit, filters),
+            next_page_token=next_page_token(customers, limit, filters),
         )
 
     async def UpdateCustomer(
@@ -399,10 +404,7 @@ class TicketServicer(ticket_service_pb2_grpc.TicketServiceServicer):
             before_id=int(token.id) if token else None,
             limit=limit + 1,
         )
-        next_token = ""
-        if len(tasks) > limit:
-            last = tasks[limit - 1]
-            next_token = PageToken(last.create_time, str(last.id), filters).encode()
+        next_token = next_page_token(tasks, limit, filters)
         return ticket_service_pb2.ListChatwootSyncTasksResponse(
             tasks=[mapping.sync_task_to_proto(task) for task in tasks[:limit]],
             next_page_token=next_token,
@@ -415,10 +417,3 @@ class TicketServicer(ticket_service_pb2_grpc.TicketServiceServicer):
             current_principal(), mapping.sync_task_id_from_name(request.name)
         )
         return mapping.sync_task_to_proto(task)
-
-
-def _next_token(rows: list[Any], limit: int, filters: str) -> str:
-    if len(rows) <= limit:
-        return ""
-    last = rows[limit - 1]
-    return PageToken(last.create_time, last.id, filters).encode()

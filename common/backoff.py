@@ -1,4 +1,5 @@
-"""How long a spooled delivery waits before its next attempt."""
+"""Exponential backoff with "equal jitter": how long a retry waits, for every retry loop
+in the project (the gateway's spool, the Chatwoot outbox, escalation effects)."""
 
 from __future__ import annotations
 
