@@ -23,6 +23,7 @@ from chatwoot_sim.state import (
     Agent,
     AgentBot,
     Author,
+    Availability,
     Contact,
     Conversation,
     Message,
@@ -37,6 +38,9 @@ Emit = Callable[[Json], None]
 
 _E164 = re.compile(r"\+[1-9]\d{1,14}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+# `Messages::MentionService` keeps the second group, so a team mention's id is looked up as
+# a user id. `[0-9]`, not `\d`: Ruby's `\d` matches ASCII digits only.
+_MENTION = re.compile(r"\(mention://(user|team)/([0-9]+)/(.+?)\)")
 
 
 class Invalid(Exception):
@@ -151,7 +155,7 @@ class Chatwoot:
         if author is None:
             return "System"
         if author.kind == "user":
-            return self.world.agents[author.id].name
+            return self.world.user(author.id).name
         if author.kind == "agent_bot":
             return self.world.bots[author.id].name
         return self.world.contacts[author.id].name
@@ -336,7 +340,21 @@ class Chatwoot:
             self._after_customer_message(conversation, message)
         elif kind == OUTGOING and not private and sender.kind == "user":
             self._after_human_reply(conversation, message)
+        self._notify_mentions(conversation, message)
         return message
+
+    def _notify_mentions(self, conversation: Conversation, message: Message) -> None:
+        """`Messages::MentionService`: a private note notifies each account user it mentions,
+        once per note however often it names them, and makes them participants. Ids are
+        compared as text, as Chatwoot does, so `user/007/` mentions nobody."""
+        content = message.content
+        if not message.private or content is None or not content.strip():
+            return
+        mentioned = dict.fromkeys(match.group(2) for match in _MENTION.finditer(content))
+        members = {str(agent_id) for agent_id in self.world.agents}
+        for user_id in [int(text) for text in mentioned if text in members]:
+            self.world.add_notification("conversation_mention", user_id, message)
+            conversation.participant_ids.add(user_id)
 
     def _after_customer_message(self, conversation: Conversation, message: Message) -> None:
         contact = self.world.contacts[conversation.contact_id]
@@ -358,6 +376,28 @@ class Chatwoot:
             conversation.waiting_since = None
 
         self._save(conversation, change)
+
+    # --- agents ----------------------------------------------------------------------------
+
+    def set_availability(self, agent: Agent, status: Availability) -> None:
+        """What `GET /agents` shows as `availability_status`. Presence goes out over
+        ActionCable only: no webhook."""
+        agent.availability_status = status
+
+    def remove_agent(self, agent: Agent) -> None:
+        """The account user destroyed, then `Agents::DestroyJob`: out of every team, and
+        their conversations unassigned by `update_all`, so no webhook fires and `updated_at`
+        stays. The user is kept for the messages they wrote; their token stops working."""
+        world = self.world
+        del world.agents[agent.id]
+        world.former_agents[agent.id] = agent
+        for team in world.teams.values():
+            team.member_ids.discard(agent.id)
+        for conversation in world.conversations.values():
+            if conversation.assignee_user_id == agent.id:
+                conversation.assignee = None
+        user = Author("user", agent.id)
+        world.tokens = {token: owner for token, owner in world.tokens.items() if owner != user}
 
     # --- contacts --------------------------------------------------------------------------
 

@@ -18,7 +18,16 @@ from chatwoot_sim import seed
 from chatwoot_sim.behaviour import Invalid
 from chatwoot_sim.faults import FaultRule
 from chatwoot_sim.simulator import Simulator
-from chatwoot_sim.state import MESSAGE_TYPE_NAMES, Author, Conversation, Message, NotFound
+from chatwoot_sim.state import (
+    MESSAGE_TYPE_NAMES,
+    Agent,
+    Author,
+    Availability,
+    Conversation,
+    Message,
+    NotFound,
+    Notification,
+)
 
 Json = dict[str, Any]
 _LOOPBACK = ("127.", "::1", "localhost")
@@ -50,8 +59,18 @@ class CustomerMessage(BaseModel):
     content_attributes: dict[str, Any] = Field(default_factory=dict)
 
 
+class Presence(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    availability_status: Availability
+
+
 def _bad_request(message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=422)
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
 
 
 def routes(sim: Simulator) -> list[Route]:
@@ -150,6 +169,26 @@ def routes(sim: Simulator) -> list[Route]:
         )
         return JSONResponse(_message(message))
 
+    async def set_presence(request: Request) -> Response:
+        agent = sim.world.agents.get(request.path_params["agent_id"])
+        if agent is None:
+            return _error(404, f"no agent {request.path_params['agent_id']} in the account")
+        try:
+            wanted = Presence.model_validate(await _json(request))
+        except ValidationError as error:
+            return _error(400, _problems(error))
+        except Invalid as error:
+            return _error(400, error.message)
+        sim.chatwoot.set_availability(agent, wanted.availability_status)
+        return JSONResponse(_agent(agent))
+
+    async def remove_agent(request: Request) -> Response:
+        agent = sim.world.agents.get(request.path_params["agent_id"])
+        if agent is None:
+            return _error(404, f"no agent {request.path_params['agent_id']} in the account")
+        sim.chatwoot.remove_agent(agent)
+        return JSONResponse({"id": agent.id, "removed": True})
+
     table: list[tuple[str, str, Callable[[Request], Awaitable[Response]]]] = [
         ("POST", "/_sim/reset", reset),
         ("POST", "/_sim/seed", apply_seed),
@@ -162,6 +201,8 @@ def routes(sim: Simulator) -> list[Route]:
         ("DELETE", "/_sim/faults", clear_faults),
         ("POST", "/_sim/down", down),
         ("POST", "/_sim/customer_message", customer_message),
+        ("POST", "/_sim/agents/{agent_id:int}", set_presence),
+        ("DELETE", "/_sim/agents/{agent_id:int}", remove_agent),
     ]
     return [Route(path, local_only(handler), methods=[method]) for method, path, handler in table]
 
@@ -176,6 +217,14 @@ async def _json(request: Request) -> Any:
         raise Invalid("the body is not JSON", ["(body)"]) from None
 
 
+def _problems(error: ValidationError) -> str:
+    """Pydantic's errors on one line: `availability_status: Input should be ...`."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in problem['loc']) or '(body)'}: {problem['msg']}"
+        for problem in error.errors()
+    )
+
+
 def _since(request: Request) -> int:
     try:
         return max(int(request.query_params.get("since", "0")), 0)
@@ -188,16 +237,7 @@ def _state(sim: Simulator) -> Json:
     world = sim.world
     return {
         "accounts": [{"id": a.id, "name": a.name} for a in world.accounts.values()],
-        "agents": [
-            {
-                "id": agent.id,
-                "name": agent.name,
-                "email": agent.email,
-                "role": agent.role,
-                "availability_status": agent.availability_status,
-            }
-            for agent in world.agents.values()
-        ],
+        "agents": [_agent(agent) for agent in world.agents.values()],
         "bots": [{"id": bot.id, "name": bot.name} for bot in world.bots.values()],
         "teams": [
             {
@@ -223,6 +263,29 @@ def _state(sim: Simulator) -> Json:
             for c in world.contacts.values()
         ],
         "conversations": [_conversation(c) for c in world.conversations.values()],
+        "notifications": [_notification(n) for n in world.notifications],
+    }
+
+
+def _agent(agent: Agent) -> Json:
+    return {
+        "id": agent.id,
+        "name": agent.name,
+        "email": agent.email,
+        "role": agent.role,
+        "availability_status": agent.availability_status,
+    }
+
+
+def _notification(notification: Notification) -> Json:
+    return {
+        "id": notification.id,
+        "notification_type": notification.notification_type,
+        "user_id": notification.user_id,
+        "account_id": notification.account_id,
+        "conversation_id": notification.conversation_id,
+        "message_id": notification.message_id,
+        "created_at": notification.created_at,
     }
 
 
@@ -244,6 +307,7 @@ def _conversation(conversation: Conversation) -> Json:
         "updated_at": conversation.updated_at,
         "waiting_since": conversation.waiting_since,
         "first_reply_created_at": conversation.first_reply_created_at,
+        "participant_ids": sorted(conversation.participant_ids),
         "messages": [_message(m) for m in conversation.messages],
     }
 

@@ -246,7 +246,7 @@ def push_author(world: World, author: Author) -> Json:
     if author.kind == "contact":
         return push_contact(world.contacts[author.id])
     if author.kind == "user":
-        return push_user(world.agents[author.id])
+        return push_user(world.user(author.id))
     return push_bot(world.bots[author.id])
 
 
@@ -254,7 +254,7 @@ def webhook_author(world: World, author: Author) -> Json:
     if author.kind == "contact":
         return webhook_contact(world, world.contacts[author.id])
     if author.kind == "user":
-        agent = world.agents[author.id]
+        agent = world.user(author.id)
         return {"id": agent.id, "name": agent.name, "email": agent.email, "type": "user"}
     bot = world.bots[author.id]
     return {"id": bot.id, "name": bot.name, "type": "agent_bot"}

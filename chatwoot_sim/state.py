@@ -153,6 +153,8 @@ class Conversation:
     first_reply_created_at: float | None = None
     agent_last_seen_at: float | None = None
     contact_last_seen_at: float | None = None
+    # `conversation_participants`: users who follow the conversation (a mention adds one).
+    participant_ids: set[int] = field(default_factory=set)
 
     @property
     def assignee_user_id(self) -> int | None:
@@ -176,6 +178,19 @@ class Conversation:
         return min(len(unread), 10)
 
 
+@dataclass(frozen=True)
+class Notification:
+    """A row of Chatwoot's `notifications`: what an agent's bell shows."""
+
+    id: int
+    notification_type: str
+    user_id: int
+    account_id: int
+    conversation_id: int  # the display id
+    message_id: int
+    created_at: float = field(default_factory=time.time)
+
+
 class Ids:
     """Sequences for the global ids (contacts, messages, users, bots, teams, inboxes)."""
 
@@ -195,13 +210,20 @@ class World:
     accounts: dict[int, Account] = field(default_factory=dict)
     inboxes: dict[int, Inbox] = field(default_factory=dict)
     agents: dict[int, Agent] = field(default_factory=dict)
+    # Users removed from the account: their messages still name them as the sender.
+    former_agents: dict[int, Agent] = field(default_factory=dict)
     bots: dict[int, AgentBot] = field(default_factory=dict)
     teams: dict[int, Team] = field(default_factory=dict)
     contacts: dict[int, Contact] = field(default_factory=dict)
     conversations: dict[tuple[int, int], Conversation] = field(default_factory=dict)
     # `api_access_token` -> the user or agent bot that owns it.
     tokens: dict[str, Author] = field(default_factory=dict)
+    notifications: list[Notification] = field(default_factory=list)
     ids: Ids = field(default_factory=Ids)
+
+    def user(self, user_id: int) -> Agent:
+        """A message's author, who may have left the account since."""
+        return self.agents.get(user_id) or self.former_agents[user_id]
 
     def account(self, account_id: int) -> Account:
         try:
@@ -285,3 +307,15 @@ class World:
         )
         conversation.messages.append(message)
         return message
+
+    def add_notification(self, notification_type: str, user_id: int, message: Message) -> None:
+        self.notifications.append(
+            Notification(
+                id=self.ids.next("notification"),
+                notification_type=notification_type,
+                user_id=user_id,
+                account_id=message.account_id,
+                conversation_id=message.conversation_id,
+                message_id=message.id,
+            )
+        )

@@ -119,8 +119,9 @@ class Agents(_Repository):
         return [_agent(row) for row in await self._conn.execute(query)]
 
     async def add(self, agent: Agent) -> None:
-        """Insert a new entry, its workload counted from the tickets already assigned."""
-        await self._conn.execute(
+        """Insert a new entry, its workload counted from the tickets already assigned;
+        Aborted when a concurrent call added the same agent first."""
+        await self._insert_or_abort(
             agents.insert().values(
                 tenant_id=self._tenant,
                 agent_id=agent.agent_id,
@@ -136,7 +137,8 @@ class Agents(_Repository):
                     agent.chatwoot_availability.value if agent.chatwoot_availability else None
                 ),
                 update_time=agent.update_time,
-            )
+            ),
+            f"agents/{agent.agent_id} was added concurrently; retry",
         )
 
     async def save(self, agent: Agent) -> None:

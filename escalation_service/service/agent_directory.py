@@ -14,6 +14,7 @@ import structlog
 
 from common.clock import Clock
 from common.config import TenantsConfig
+from common.errors import Aborted
 from escalation_service.domain.agents import Agent
 from escalation_service.domain.selection import Availability
 from escalation_service.service.escalations import EscalationService
@@ -74,6 +75,14 @@ class AgentDirectory:
 
     async def sync(self, tenant_id: str) -> SyncReport:
         listed = await self._sources[tenant_id]()
+        try:
+            return await self._apply(tenant_id, listed)
+        except Aborted:
+            # Another replica (or an UpdateAgent) added one of these agents meanwhile; the
+            # second pass sees it.
+            return await self._apply(tenant_id, listed)
+
+    async def _apply(self, tenant_id: str, listed: Sequence[ChatwootAgent]) -> SyncReport:
         now = self._clock.now()
         added = changed = removed = 0
         came_online = False
@@ -104,9 +113,11 @@ class AgentDirectory:
                     email=entry.email or "",
                     removed_from_chatwoot=False,
                     chatwoot_availability=presence,
+                    # A returning agent, or a change of Chatwoot's own value, takes Chatwoot's.
                     availability=(
                         presence
                         if presence is not current.chatwoot_availability
+                        or current.removed_from_chatwoot
                         else current.availability
                     ),
                 )
@@ -123,8 +134,13 @@ class AgentDirectory:
                     and agent.chatwoot_availability is not None
                     and not agent.removed_from_chatwoot
                 ):
+                    # Offline too, so nothing that lists online agents shows them.
                     await uow.agents.save(
-                        agent.with_changes(removed_from_chatwoot=True, update_time=now)
+                        agent.with_changes(
+                            removed_from_chatwoot=True,
+                            availability=Availability.OFFLINE,
+                            update_time=now,
+                        )
                     )
                     removed += 1
             await uow.commit()

@@ -114,6 +114,11 @@ class SimState:
     def agents(self) -> list[Json]:
         return list(self.raw["agents"])
 
+    @property
+    def notifications(self) -> list[Json]:
+        """@mention notifications, oldest first."""
+        return list(self.raw["notifications"])
+
     def conversation(self, display_id: int, account_id: int = ACCOUNT_ID) -> Json:
         for conversation in self.raw["conversations"]:
             if conversation["id"] == display_id and conversation["account_id"] == account_id:
@@ -249,6 +254,15 @@ class SimulatorControl:
     def down(self, seconds: float) -> None:
         """Close the listener for `seconds`: connections are refused, then it comes back."""
         self._send("POST", "/_sim/down", {"seconds": seconds})
+
+    def set_availability(self, agent_id: int, status: str) -> None:
+        """The agent's presence as `GET /agents` shows it: "online", "busy" or "offline"."""
+        self._send("POST", f"/_sim/agents/{agent_id}", {"availability_status": status})
+
+    def remove_agent(self, agent_id: int) -> None:
+        """Remove the agent from the account: out of `GET /agents` and every team, their
+        conversations unassigned, their token refused."""
+        self._send("DELETE", f"/_sim/agents/{agent_id}")
 
     def customer_message(
         self, conversation_id: int, content: str, *, account_id: int | None = None
