@@ -14,11 +14,12 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 PROTO_FILES := $(shell find protos/ticketing -name '*.proto')
 STUBS_STAMP := gen/.stamp
 
-.PHONY: install stubs lint format test test-sqlite run migrate clean help
+.PHONY: install stubs lint format test test-sqlite run demo migrate clean help
 
 help:
 	@echo "make run    install, migrate and start the whole stack on SQLite"
 	@echo "            (SIM=1: with the Chatwoot simulator instead of a real Chatwoot)"
+	@echo "make demo   start the stack with the Chatwoot simulator, play one escalation, stop"
 	@echo "make test   install and run the whole suite (SQLite and PostgreSQL)"
 	@echo "make lint   ruff, mypy, buf lint/format/breaking"
 	@echo "make stubs  regenerate Python stubs from protos/"
@@ -67,6 +68,10 @@ migrate: install
 # `make run SIM=1` adds the Chatwoot simulator (chatwoot_sim/) in place of a real Chatwoot.
 run: install
 	$(BIN)/python -m devstack $(if $(filter-out 0,$(SIM)),--chatwoot-sim)
+
+# Ports picked by the OS and files in var/demo, so it runs beside `make run`.
+demo: install
+	$(BIN)/python -m devstack.demo
 
 clean:
 	rm -rf $(VENV) $(TOOLS) gen var .pytest_cache .mypy_cache .ruff_cache

@@ -1,15 +1,10 @@
-"""`python -m devstack` (what `make run` runs): the whole stack on one laptop, on SQLite.
+"""The services, and optionally the Chatwoot simulator, as child processes of one parent.
 
-Migrates both services' databases, then runs the ticket service, the escalation service and the
-gateway as child processes until Ctrl+C or SIGTERM, which stops them all gracefully. If one
-of them exits on its own, the others are stopped and devstack exits non-zero. Every setting
-in DEFAULTS can be overridden from the environment; relative paths are relative to the
-repository root.
-
-`python -m devstack --chatwoot-sim` (`make run SIM=1`) also runs the Chatwoot simulator where
-the tenants file's first Chatwoot integration expects Chatwoot (its `base_url`), with that
-integration's account, token and webhook secret, sending webhooks to the gateway; once the
-gateway is ready it seeds the simulator's demo desk, so the whole loop runs with no Chatwoot.
+Both services' databases are migrated first. Every setting in DEFAULTS can be overridden
+from the environment; relative paths are relative to the repository root. The simulator
+listens where the tenants file's first Chatwoot integration expects Chatwoot (its
+`base_url`), with that integration's account, token and webhook secret, and sends its
+webhooks to the gateway.
 """
 
 from __future__ import annotations
@@ -17,16 +12,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
+import socket
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import grpc
 import httpx
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from common.config import ChatwootIntegration, ConfigError, load_tenants
 
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parent.parent
 DEV_TENANTS_FILE = "config/tenants.dev.toml"
 DEV_TOKEN = "dev-demo-api-token"  # noqa: S105 - public, from DEV_TENANTS_FILE
 DEFAULTS = {
@@ -38,19 +39,27 @@ DEFAULTS = {
     "GATEWAY_LISTEN_HOST": "127.0.0.1",
     "GATEWAY_PORT": "8080",
 }
+# Without a Chatwoot to talk to, changes for it wait in the outbox, and nobody polls a
+# Chatwoot that isn't there (set these to "true" to point at a real one).
+NO_CHATWOOT = {
+    "TICKET_SYNC_ENABLED": "false",
+    "TICKET_RECONCILE_ENABLED": "false",
+    "ESCALATION_AGENT_SYNC_ENABLED": "false",
+}
 SERVICES = ("ticket_service", "escalation_service", "gateway")
 SIMULATOR = "chatwoot_sim"
-SIM_FLAG = "--chatwoot-sim"
 KILL_AFTER_SECONDS = 15.0
-# How long the simulator's demo seed waits for the gateway to become ready.
-SEED_WAIT_SECONDS = 60.0
 
 Child = asyncio.subprocess.Process
 
 
-def environment() -> dict[str, str]:
-    env = {**DEFAULTS, **os.environ}
-    # The gateway has to find the ticket service wherever it was told to listen.
+class StackError(Exception):
+    """The stack cannot start; the message says why."""
+
+
+def environment(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = {**DEFAULTS, **os.environ, **(overrides or {})}
+    # The gateway and the escalation service find the ticket service where it listens.
     host, _, port = env["TICKET_GRPC_LISTEN"].rpartition(":")
     if host in ("", "0.0.0.0", "[::]"):  # noqa: S104 - compared with, not bound
         host = "127.0.0.1"
@@ -59,15 +68,11 @@ def environment() -> dict[str, str]:
     return env
 
 
-async def spawn(env: dict[str, str], *args: str) -> Child:
-    return await asyncio.create_subprocess_exec(sys.executable, "-m", *args, env=env, cwd=ROOT)
-
-
-def gateway_url(env: dict[str, str]) -> str:
+def gateway_url(env: Mapping[str, str]) -> str:
     return f"http://{env['GATEWAY_LISTEN_HOST']}:{env['GATEWAY_PORT']}"
 
 
-def simulated_integration(env: dict[str, str]) -> ChatwootIntegration:
+def simulated_integration(env: Mapping[str, str]) -> ChatwootIntegration:
     """The Chatwoot integration the simulator stands in for: the tenants file's first."""
     tenants = load_tenants(ROOT / env["TICKETING_TENANTS_FILE"])
     for tenant in tenants.tenants:
@@ -77,7 +82,7 @@ def simulated_integration(env: dict[str, str]) -> ChatwootIntegration:
 
 
 def simulator_command(
-    env: dict[str, str], integration: ChatwootIntegration
+    env: Mapping[str, str], integration: ChatwootIntegration
 ) -> tuple[dict[str, str], list[str]]:
     """The environment and arguments of `python -m chatwoot_sim` listening at the
     integration's base_url, as its account. Secrets go in the environment, not on the
@@ -101,135 +106,172 @@ def simulator_command(
         f"--account-id={integration.account_id}",
         f"--webhook-url={webhook_url}",
     ]
-    return env | secrets, args
+    return dict(env) | secrets, args
 
 
-async def seed_simulator(env: dict[str, str], simulator_url: str) -> None:
-    """Once the gateway is ready, seed the simulator's demo desk: its webhooks then reach a
-    gateway that can take them. Gives up (with a note) after SEED_WAIT_SECONDS."""
-    deadline = asyncio.get_running_loop().time() + SEED_WAIT_SECONDS
-    async with httpx.AsyncClient(timeout=5.0) as http:
-        while True:
-            try:
-                ready = await http.get(f"{gateway_url(env)}/readyz")
-                if ready.status_code == 200:
-                    seeded = await http.post(f"{simulator_url}/_sim/seed", json={"preset": "demo"})
-                    seeded.raise_for_status()
-                    count = len(seeded.json()["conversations"])
-                    print(
-                        f"devstack: chatwoot simulator seeded {count} demo conversations; "
-                        f"their webhooks: {simulator_url}/_sim/webhooks",
-                        flush=True,
-                    )
-                    return
-            except httpx.HTTPError:
-                pass
-            if asyncio.get_running_loop().time() > deadline:
-                print("devstack: the gateway never became ready; simulator not seeded")
-                return
-            await asyncio.sleep(0.5)
-
-
-def banner(
-    env: dict[str, str], children: dict[str, Child], simulator_url: str | None = None
-) -> str:
-    gateway = gateway_url(env)
-    pids = {name: child.pid for name, child in children.items()}
-    lines = [
-        "devstack: starting; Ctrl+C stops everything",
-        f"  ticket service      grpc  {env['TICKET_GRPC_LISTEN']:<24} pid {pids['ticket_service']}",
-        f"  escalation service  grpc  {env['ESCALATION_GRPC_LISTEN']:<24} "
-        f"pid {pids['escalation_service']}",
-        f"  gateway             http  {gateway:<24} pid {pids['gateway']}  (/healthz, /readyz)",
-    ]
-    if simulator_url is not None:
-        lines.append(
-            f"  chatwoot simulator  http  {simulator_url:<24} pid {pids[SIMULATOR]}  "
-            "(/_sim/state, /_sim/webhooks, /_sim/calls)"
+async def spawn(env: Mapping[str, str], *args: str, logs: Path | None = None) -> Child:
+    """`python -m <args>`, its output to ours, or with `logs` to `<logs>/<module>.log`."""
+    if logs is None:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", *args, env=dict(env), cwd=ROOT
         )
-    lines += [
-        f"  database            {env['TICKET_DATABASE_URL']}",
-        f"  tenants             {env['TICKETING_TENANTS_FILE']}",
-    ]
-    if env["TICKETING_TENANTS_FILE"] == DEV_TENANTS_FILE:
-        lines.append(f"  token               authorization: Bearer {DEV_TOKEN}  (tenant demo)")
-    return "\n".join(lines)
+    with (logs / f"{args[0]}.log").open("ab") as log:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", *args, env=dict(env), cwd=ROOT, stdout=log, stderr=log
+        )
 
 
-async def stop_all(children: dict[str, Child], exits: dict[str, asyncio.Task[int]]) -> None:
-    for child in children.values():
-        # A child that has just exited but is not reaped yet cannot be signalled.
-        with contextlib.suppress(ProcessLookupError):
-            if child.returncode is None:
-                child.send_signal(signal.SIGTERM)
-    _, late = await asyncio.wait(exits.values(), timeout=KILL_AFTER_SECONDS)
-    for name, exited in exits.items():
-        if exited in late:
-            print(f"devstack: {name} did not stop in {KILL_AFTER_SECONDS:g} s; killing it")
-            with contextlib.suppress(ProcessLookupError):
-                children[name].kill()
-    await asyncio.gather(*exits.values())
-
-
-async def run(with_simulator: bool = False) -> int:
-    env = environment()
-    if not with_simulator:
-        # No Chatwoot to talk to: changes for it wait in the outbox, and nobody polls a
-        # Chatwoot that isn't there (set these to "true" to point at a real one).
-        env.setdefault("TICKET_SYNC_ENABLED", "false")
-        env.setdefault("TICKET_RECONCILE_ENABLED", "false")
-        env.setdefault("ESCALATION_AGENT_SYNC_ENABLED", "false")
-    integration = None
-    if with_simulator:
-        try:
-            integration = simulated_integration(env)
-        except ConfigError as error:
-            print(f"devstack: cannot run the Chatwoot simulator: {error}", file=sys.stderr)
-            return 1
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stopping.set)
-
+async def migrate(env: Mapping[str, str], *, logs: Path | None = None) -> None:
     for service in ("ticket_service", "escalation_service"):
-        migration = await spawn(env, service, "migrate")
-        code = await migration.wait()
-        if stopping.is_set():
-            return 0
+        code = await (await spawn(env, service, "migrate", logs=logs)).wait()
         if code != 0:
-            print(
-                f"devstack: {service} migration failed (exit code {code}); not starting",
-                file=sys.stderr,
+            raise StackError(f"{service} migration failed (exit code {code}); not starting")
+
+
+async def wait_until_ready(env: Mapping[str, str], within: float) -> None:
+    """Until the gateway answers /readyz with 200 (it checks the ticket service) and the
+    escalation service's gRPC health check says SERVING."""
+    deadline = asyncio.get_running_loop().time() + within
+    serving = health_pb2.HealthCheckResponse.SERVING
+    async with (
+        httpx.AsyncClient(timeout=2.0) as http,
+        grpc.aio.insecure_channel(env["ESCALATION_GRPC_LISTEN"]) as escalation,
+    ):
+        health = health_pb2_grpc.HealthStub(escalation)
+        while True:
+            with contextlib.suppress(httpx.HTTPError, grpc.aio.AioRpcError):
+                gateway = await http.get(f"{gateway_url(env)}/readyz")
+                if gateway.status_code == 200:
+                    checked = await health.Check(health_pb2.HealthCheckRequest(), timeout=2.0)
+                    if checked.status == serving:
+                        return
+            if asyncio.get_running_loop().time() > deadline:
+                raise StackError(f"the stack was not ready within {within:g} s")
+            await asyncio.sleep(0.2)
+
+
+def free_port() -> int:
+    """A port the OS has just picked (and freed) on 127.0.0.1."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def local_environment(directory: Path) -> dict[str, str]:
+    """The dev settings for a stack beside any other: every port picked by the OS, every
+    file in `directory`, the dev tenants' Chatwoot moved to the simulator's port, and short
+    polling intervals (the demo and the tests wait for them)."""
+    simulator_port = free_port()
+    tenants = (ROOT / DEV_TENANTS_FILE).read_text()
+    tenants, replaced = re.subn(
+        r'^base_url = ".*"$',
+        f'base_url = "http://127.0.0.1:{simulator_port}"',
+        tenants,
+        count=1,
+        flags=re.MULTILINE,
+    )
+    if not replaced:
+        raise StackError(f"{DEV_TENANTS_FILE} has no Chatwoot base_url to point at the simulator")
+    (directory / "tenants.toml").write_text(tenants)
+    return environment(
+        {
+            "TICKET_DATABASE_URL": f"sqlite+aiosqlite:///{directory / 'ticket_service.db'}",
+            "ESCALATION_DATABASE_URL": f"sqlite+aiosqlite:///{directory / 'escalation.db'}",
+            "TICKETING_TENANTS_FILE": str(directory / "tenants.toml"),
+            "TICKET_GRPC_LISTEN": f"127.0.0.1:{free_port()}",
+            "ESCALATION_GRPC_LISTEN": f"127.0.0.1:{free_port()}",
+            "GATEWAY_LISTEN_HOST": "127.0.0.1",
+            "GATEWAY_PORT": str(free_port()),
+            "GATEWAY_SPOOL_PATH": str(directory / "spool.db"),
+            "TICKET_SYNC_POLL_SECONDS": "0.1",
+            "ESCALATION_POLL_SECONDS": "0.1",
+            "SHUTDOWN_GRACE_SECONDS": "2",
+            "LOG_LEVEL": "INFO",
+        }
+    )
+
+
+@dataclass
+class Stack:
+    """Running children by name; `exits` resolve with each one's exit code."""
+
+    env: dict[str, str]
+    children: dict[str, Child]
+    simulator_url: str | None = None
+    exits: dict[str, asyncio.Task[int]] = field(default_factory=dict)
+
+    @classmethod
+    async def start(
+        cls,
+        env: dict[str, str],
+        *,
+        with_simulator: bool = False,
+        logs: Path | None = None,
+        migrate_first: bool = True,
+    ) -> Stack:
+        """Migrates (unless told the databases are migrated already), then starts the
+        services (and the simulator) without waiting for them to be ready. With `logs`, each
+        child's output goes to a file there, not to ours."""
+        integration = None
+        if with_simulator:
+            try:
+                integration = simulated_integration(env)
+            except ConfigError as error:
+                raise StackError(f"cannot run the Chatwoot simulator: {error}") from error
+        else:
+            env = NO_CHATWOOT | env
+        if migrate_first:
+            await migrate(env, logs=logs)
+        stack = cls(env, {})
+        for name in SERVICES:
+            stack.children[name] = await spawn(env, name, logs=logs)
+        if integration is not None:
+            simulator_env, simulator_args = simulator_command(env, integration)
+            stack.children[SIMULATOR] = await spawn(simulator_env, *simulator_args, logs=logs)
+            stack.simulator_url = str(integration.base_url).rstrip("/")
+        stack.exits = {
+            name: asyncio.create_task(child.wait()) for name, child in stack.children.items()
+        }
+        return stack
+
+    def exited(self) -> list[str]:
+        return [name for name, exit_ in self.exits.items() if exit_.done()]
+
+    async def stop(self) -> None:
+        """SIGTERM to every child; a child still running after KILL_AFTER_SECONDS is killed."""
+        for child in self.children.values():
+            # A child that has just exited but is not reaped yet cannot be signalled.
+            with contextlib.suppress(ProcessLookupError):
+                if child.returncode is None:
+                    child.send_signal(signal.SIGTERM)
+        _, late = await asyncio.wait(self.exits.values(), timeout=KILL_AFTER_SECONDS)
+        for name, exit_ in self.exits.items():
+            if exit_ in late:
+                print(f"devstack: {name} did not stop in {KILL_AFTER_SECONDS:g} s; killing it")
+                with contextlib.suppress(ProcessLookupError):
+                    self.children[name].kill()
+        await asyncio.gather(*self.exits.values())
+
+    def banner(self) -> str:
+        env = self.env
+        pids = {name: child.pid for name, child in self.children.items()}
+        lines = [
+            f"  ticket service      grpc  {env['TICKET_GRPC_LISTEN']:<24} "
+            f"pid {pids['ticket_service']}",
+            f"  escalation service  grpc  {env['ESCALATION_GRPC_LISTEN']:<24} "
+            f"pid {pids['escalation_service']}",
+            f"  gateway             http  {gateway_url(env):<24} pid {pids['gateway']}  "
+            "(/healthz, /readyz)",
+        ]
+        if self.simulator_url is not None:
+            lines.append(
+                f"  chatwoot simulator  http  {self.simulator_url:<24} pid {pids[SIMULATOR]}  "
+                "(/_sim/state, /_sim/webhooks, /_sim/calls)"
             )
-            return 1
-
-    children = {name: await spawn(env, name) for name in SERVICES}
-    simulator_url = None
-    seeding = None
-    if integration is not None:
-        simulator_env, simulator_args = simulator_command(env, integration)
-        children[SIMULATOR] = await spawn(simulator_env, *simulator_args)
-        simulator_url = str(integration.base_url).rstrip("/")
-        seeding = asyncio.create_task(seed_simulator(env, simulator_url))
-    print(banner(env, children, simulator_url), flush=True)
-    exits = {name: asyncio.create_task(child.wait()) for name, child in children.items()}
-    stop_requested = asyncio.create_task(stopping.wait())
-    await asyncio.wait([stop_requested, *exits.values()], return_when=asyncio.FIRST_COMPLETED)
-    stop_requested.cancel()
-    # After Ctrl+C the children may see SIGINT too (same process group) and exit first.
-    crashed = [] if stopping.is_set() else [name for name, t in exits.items() if t.done()]
-    for name in crashed:
-        code = exits[name].result()
-        print(f"devstack: {name} exited (code {code}); stopping the rest", file=sys.stderr)
-    if seeding is not None:
-        seeding.cancel()
-    await stop_all(children, exits)
-    return 1 if crashed else 0
-
-
-def main() -> int:
-    return asyncio.run(run(with_simulator=SIM_FLAG in sys.argv[1:]))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        lines += [
+            f"  database            {env['TICKET_DATABASE_URL']}",
+            f"  tenants             {env['TICKETING_TENANTS_FILE']}",
+        ]
+        if env["TICKETING_TENANTS_FILE"] == DEV_TENANTS_FILE:
+            lines.append(f"  token               authorization: Bearer {DEV_TOKEN}  (tenant demo)")
+        return "\n".join(lines)

@@ -29,6 +29,7 @@ def test_devstack_runs_the_simulator_and_the_loop_closes(tmp_path: Path) -> None
     ticket_address = f"127.0.0.1:{free_port()}"
     env = {
         "TICKET_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'ticket_service.db'}",
+        "ESCALATION_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'escalation_service.db'}",
         "TICKETING_TENANTS_FILE": str(tenants),
         "TICKET_GRPC_LISTEN": ticket_address,
         "ESCALATION_GRPC_LISTEN": f"127.0.0.1:{free_port()}",

@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,20 +24,16 @@ import grpc
 import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+# Re-exported: the tests pick ports and authenticate exactly as devstack does.
+from devstack.stack import DEV_TOKEN as DEV_TOKEN
+from devstack.stack import free_port as free_port
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEV_TENANTS_FILE = REPO_ROOT / "config" / "tenants.dev.toml"
-DEV_TOKEN = "dev-demo-api-token"
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 15.0
 
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    """A port that was free a moment ago (for uvicorn, which cannot report a port 0 bind)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def child_env(overrides: Mapping[str, str]) -> dict[str, str]:

@@ -22,9 +22,11 @@ def test_runs_the_whole_stack_and_stops_it_on_sigterm(tmp_path: Path) -> None:
     gateway_port = free_port()
     env = {
         "TICKET_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'ticket_service.db'}",
+        "ESCALATION_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'escalation_service.db'}",
         "TICKET_GRPC_LISTEN": f"127.0.0.1:{free_port()}",
         "ESCALATION_GRPC_LISTEN": f"127.0.0.1:{free_port()}",
         "GATEWAY_PORT": str(gateway_port),
+        "GATEWAY_SPOOL_PATH": str(tmp_path / "spool.db"),
         "SHUTDOWN_GRACE_SECONDS": "2",
     }
     with running("devstack", env=env, cwd=REPO_ROOT) as devstack:
