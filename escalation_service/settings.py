@@ -72,6 +72,7 @@ def _worker_settings() -> WorkerSettings | None:
         effects_retry_initial=_seconds("ESCALATION_EFFECTS_RETRY_INITIAL_SECONDS", 1),
         effects_retry_max=_seconds("ESCALATION_EFFECTS_RETRY_MAX_SECONDS", 60),
         queue_interval=_seconds("ESCALATION_QUEUE_SECONDS", 5),
+        effects_lease=_seconds("ESCALATION_EFFECTS_LEASE_SECONDS", 30),
         agent_sync_interval=(
             _seconds("ESCALATION_AGENT_SYNC_SECONDS", 60) if sync_enabled else None
         ),
