@@ -23,14 +23,16 @@ from escalation_service.entrypoints.grpc_servicer import (
     SERVICE,
     EscalationServicer,
 )
+from escalation_service.entrypoints.sla_servicer import SLA_SERVICE, SlaServicer
 from escalation_service.service.agent_directory import AgentDirectory
 from escalation_service.service.consumer import EventConsumer
 from escalation_service.service.effects import EffectsSettings, EffectsWorker
 from escalation_service.service.escalations import EscalationService
 from escalation_service.service.ports import Tickets
+from escalation_service.service.sla_policies import SlaAdmin
 from escalation_service.settings import WorkerSettings
 from ticket_service.chatwoot import ChatwootClient
-from ticketing.escalation.v1 import escalation_service_pb2_grpc
+from ticketing.escalation.v1 import escalation_service_pb2_grpc, sla_service_pb2_grpc
 
 
 @dataclass
@@ -92,10 +94,12 @@ async def start(
     )
     consumer = EventConsumer(service, tickets, sorted(tokens), clock, page_size=settings.page_size)
     servicer = EscalationServicer(service, directory)
+    sla_servicer = SlaServicer(SlaAdmin(engine, clock))
 
     def register(server: grpc.aio.Server) -> list[str]:
         escalation_service_pb2_grpc.add_EscalationServiceServicer_to_server(servicer, server)
-        return [SERVICE.full_name]
+        sla_service_pb2_grpc.add_SlaServiceServicer_to_server(sla_servicer, server)
+        return [SERVICE.full_name, SLA_SERVICE.full_name]
 
     server = await start_server(
         listen=listen,

@@ -8,6 +8,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
     text,
 )
 
@@ -78,6 +80,9 @@ ticket_views = Table(
     Column("deleted", Boolean, nullable=False),
     # Customer messages since the last agent reply (the repetition signal).
     Column("customer_streak", Integer, nullable=False),
+    # What SLA policies match on and pause for.
+    Column("inbox_id", BigInteger, nullable=False, server_default="0"),
+    Column("snoozed", Boolean, nullable=False, server_default=false()),
     Column("update_time", UtcDateTime, nullable=False),
     PrimaryKeyConstraint("tenant_id", "ticket_id"),
     Index(None, "tenant_id", "assignee_id"),
@@ -183,4 +188,96 @@ request_ids = Table(
     Column("resource", String(128), nullable=False),
     Column("create_time", UtcDateTime, nullable=False),
     PrimaryKeyConstraint("tenant_id", "request_id"),
+)
+
+# SLA policies, tried in `position` order; the first match applies to a ticket.
+sla_policies = Table(
+    "sla_policies",
+    metadata,
+    Column("tenant_id", String(63), nullable=False),
+    Column("policy_id", String(63), nullable=False),
+    Column("display_name", String(200), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("priorities", JSON, nullable=False),
+    Column("inbox_ids", JSON, nullable=False),
+    Column("labels", JSON, nullable=False),
+    # {metric: seconds}
+    Column("targets", JSON, nullable=False),
+    Column("calendar_id", String(63), nullable=False),
+    Column("warn_fraction", Float, nullable=False),
+    # [seconds after the breach, ...]
+    Column("further_levels", JSON, nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+    Column("update_time", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "policy_id"),
+)
+
+business_calendars = Table(
+    "business_calendars",
+    metadata,
+    Column("tenant_id", String(63), nullable=False),
+    Column("calendar_id", String(63), nullable=False),
+    Column("display_name", String(200), nullable=False),
+    Column("time_zone", String(64), nullable=False),
+    # [[day_of_week, start_minute, end_minute], ...]
+    Column("weekly_hours", JSON, nullable=False),
+    # ["YYYY-MM-DD", ...]
+    Column("holidays", JSON, nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+    Column("update_time", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "calendar_id"),
+)
+
+# One clock per ticket and metric. The scheduler reads only the partial index on
+# `next_fire_time`: paused, stopped and fully fired clocks are not in it, and running ones
+# are read only once due, so its work per tick does not grow with the idle clocks.
+sla_clocks = Table(
+    "sla_clocks",
+    metadata,
+    Column("tenant_id", String(63), nullable=False),
+    Column("ticket_id", String(36), nullable=False),
+    Column("metric", String(16), nullable=False),
+    Column("policy_id", String(63), nullable=False),
+    Column("calendar_id", String(63), nullable=False),
+    Column("target_seconds", Float, nullable=False),
+    Column("warn_fraction", Float, nullable=False),
+    Column("further_levels", JSON, nullable=False),
+    Column("phase", String(16), nullable=False),
+    Column("consumed_seconds", Float, nullable=False),
+    Column("running_since", UtcDateTime),
+    Column("due_time", UtcDateTime),
+    Column("warn_time", UtcDateTime),
+    Column("warned", Boolean, nullable=False),
+    Column("breached", Boolean, nullable=False),
+    Column("breach_time", UtcDateTime),
+    Column("further_fired", Integer, nullable=False),
+    Column("start_time", UtcDateTime, nullable=False),
+    Column("stop_time", UtcDateTime),
+    Column("next_fire_time", UtcDateTime),
+    PrimaryKeyConstraint("tenant_id", "ticket_id", "metric"),
+    Index(
+        "ix_sla_clocks_due",
+        "next_fire_time",
+        postgresql_where=text("next_fire_time IS NOT NULL"),
+        sqlite_where=text("next_fire_time IS NOT NULL"),
+    ),
+)
+
+# The escalation service's own log of warnings, breaches and further levels.
+sla_events = Table(
+    "sla_events",
+    metadata,
+    Column("event_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("tenant_id", String(63), nullable=False),
+    Column("ticket_id", String(36), nullable=False),
+    Column("metric", String(16), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("level", Integer, nullable=False),
+    Column("due_time", UtcDateTime, nullable=False),
+    Column("fire_time", UtcDateTime, nullable=False),
+    Column("escalation_id", String(36), nullable=False),
+    Index(None, "tenant_id", "ticket_id", "event_id"),
+    Index(None, "tenant_id", "event_id"),
 )

@@ -17,6 +17,7 @@ from escalation_service.adapters.repository import (
     Suggestions,
     TicketViews,
 )
+from escalation_service.adapters.sla_repository import BusinessCalendars, SlaPolicies
 
 
 class UnitOfWork:
@@ -27,6 +28,8 @@ class UnitOfWork:
     suggestions: Suggestions
     cursors: Cursors
     requests: RequestIds
+    sla_policies: SlaPolicies
+    calendars: BusinessCalendars
 
     def __init__(self, engine: AsyncEngine, tenant_id: str) -> None:
         self._engine = engine
@@ -45,6 +48,8 @@ class UnitOfWork:
         self.suggestions = Suggestions(conn, tenant)
         self.cursors = Cursors(conn, tenant)
         self.requests = RequestIds(conn, tenant)
+        self.sla_policies = SlaPolicies(conn, tenant)
+        self.calendars = BusinessCalendars(conn, tenant)
         return self
 
     async def __aexit__(
