@@ -65,12 +65,12 @@ class Presence(BaseModel):
     availability_status: Availability
 
 
-def _bad_request(message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=422)
-
-
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
+
+
+def _bad_request(message: str) -> JSONResponse:
+    return _error(422, message)
 
 
 def routes(sim: Simulator) -> list[Route]:

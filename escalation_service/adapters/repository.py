@@ -9,7 +9,7 @@ from sqlalchemy import Row, and_, case, func, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from common.errors import Aborted
+from common.errors import Aborted, ServiceError
 from escalation_service.adapters.tables import (
     agents,
     consumer_cursors,
@@ -41,12 +41,14 @@ class _Repository:
         self._conn = conn
         self._tenant = tenant_id
 
-    async def _insert_or_abort(self, statement: Any, message: str) -> None:
+    async def _insert_unique(self, statement: Any, conflict: ServiceError) -> None:
+        """Insert, raising `conflict` when a unique key is taken: the database decides, so
+        two concurrent inserts of one key cannot both succeed."""
         try:
             async with self._conn.begin_nested():
                 await self._conn.execute(statement)
         except IntegrityError:
-            raise Aborted(message) from None
+            raise conflict from None
 
 
 class Policies(_Repository):
@@ -69,7 +71,7 @@ class Policies(_Repository):
         """Store a new version. Two changes made from the same version: the second fails
         with ABORTED, as a stale etag would."""
         assert policy.update_time is not None
-        await self._insert_or_abort(
+        await self._insert_unique(
             policy_versions.insert().values(
                 tenant_id=self._tenant,
                 version=policy.version,
@@ -77,7 +79,7 @@ class Policies(_Repository):
                 actor=policy.update_actor,
                 create_time=policy.update_time,
             ),
-            "the policy changed meanwhile; read it again and retry",
+            Aborted("the policy changed meanwhile; read it again and retry"),
         )
 
 
@@ -121,7 +123,7 @@ class Agents(_Repository):
     async def add(self, agent: Agent) -> None:
         """Insert a new entry, its workload counted from the tickets already assigned;
         Aborted when a concurrent call added the same agent first."""
-        await self._insert_or_abort(
+        await self._insert_unique(
             agents.insert().values(
                 tenant_id=self._tenant,
                 agent_id=agent.agent_id,
@@ -138,7 +140,7 @@ class Agents(_Repository):
                 ),
                 update_time=agent.update_time,
             ),
-            f"agents/{agent.agent_id} was added concurrently; retry",
+            Aborted(f"agents/{agent.agent_id} was added concurrently; retry"),
         )
 
     async def save(self, agent: Agent) -> None:
@@ -334,7 +336,7 @@ class Escalations(_Repository):
     async def add(self, escalation: Escalation, due: datetime | None) -> None:
         """Insert; ABORTED if the ticket already has an open escalation (the database's
         partial unique index decides, so racing replicas cannot both escalate)."""
-        await self._insert_or_abort(
+        await self._insert_unique(
             escalations.insert().values(
                 tenant_id=self._tenant,
                 id=escalation.id,
@@ -342,7 +344,7 @@ class Escalations(_Repository):
                 effects_due_time=due,
                 **_escalation_values(escalation),
             ),
-            "the ticket was escalated meanwhile",
+            Aborted("the ticket was escalated meanwhile"),
         )
 
     async def save(
@@ -485,11 +487,11 @@ class Suggestions(_Repository):
 
     async def add(self, suggestion: Suggestion) -> None:
         """Insert; ABORTED if the ticket already has a pending suggestion."""
-        await self._insert_or_abort(
+        await self._insert_unique(
             suggestions.insert().values(
                 tenant_id=self._tenant, id=suggestion.id, **self._values(suggestion)
             ),
-            "the ticket already has a pending suggestion",
+            Aborted("the ticket already has a pending suggestion"),
         )
 
     async def save(self, suggestion: Suggestion) -> None:
@@ -593,7 +595,7 @@ class RequestIds(_Repository):
     async def add(
         self, request_id: str, method: str, fingerprint: str, resource: str, now: datetime
     ) -> None:
-        await self._insert_or_abort(
+        await self._insert_unique(
             request_ids.insert().values(
                 tenant_id=self._tenant,
                 request_id=request_id,
@@ -602,5 +604,5 @@ class RequestIds(_Repository):
                 resource=resource,
                 create_time=now,
             ),
-            "a concurrent call with the same request_id won; repeat it to read its result",
+            Aborted("a concurrent call with the same request_id won; repeat it to read its result"),
         )

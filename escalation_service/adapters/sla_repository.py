@@ -7,65 +7,30 @@ conditional on the version they read, so of two concurrent changes the second is
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import Row, delete, select, update
-from sqlalchemy.exc import IntegrityError
 
 from common.errors import Aborted, AlreadyExists
 from escalation_service.adapters.repository import _Repository
 from escalation_service.adapters.tables import business_calendars, sla_policies
 from escalation_service.domain.business_hours import BusinessCalendar, WeeklyHours
 from escalation_service.domain.policy import Priority
-from escalation_service.domain.sla import Metric, SlaPolicy
+from escalation_service.domain.sla import Metric, NamedCalendar, SlaPolicy
 
 # The most policies or calendars a list returns; tenants have a handful, so there is no
 # paging. Anything past this is not listed (but still applies).
 MAX_LISTED = 500
 
 
-@dataclass(frozen=True)
-class NamedCalendar:
-    """A tenant's stored business calendar: the domain calendar plus its identity."""
-
-    calendar_id: str
-    display_name: str
-    calendar: BusinessCalendar
-    version: int = 1
-    create_time: datetime | None = None
-    update_time: datetime | None = None
-
-    @property
-    def name(self) -> str:
-        return f"businessCalendars/{self.calendar_id}"
-
-    @property
-    def etag(self) -> str:
-        return f'W/"{self.version}"'
-
-
 class _Versioned(_Repository):
-    async def _insert_new(self, statement: Any, name: str) -> None:
-        """Insert; ALREADY_EXISTS when the primary key is taken (the database decides, so
-        concurrent creates of one id cannot both succeed)."""
-        try:
-            async with self._conn.begin_nested():
-                await self._conn.execute(statement)
-        except IntegrityError:
-            raise AlreadyExists(f"{name} already exists", name=name) from None
-
     async def _changed_one(self, statement: Any, name: str) -> None:
         """Run a conditional UPDATE or DELETE; ABORTED when it matched no row, i.e. the
         row changed (or went) since it was read."""
         result = await self._conn.execute(statement)
         if result.rowcount != 1:
             raise Aborted(f"{name} changed meanwhile; read it again and retry")
-
-
-def _seconds(value: timedelta) -> float:
-    return value.total_seconds()
 
 
 def _policy(row: Row[Any]) -> SlaPolicy:
@@ -93,10 +58,10 @@ def _policy_values(policy: SlaPolicy) -> dict[str, Any]:
         "priorities": sorted(p.value for p in policy.priorities),
         "inbox_ids": sorted(policy.inbox_ids),
         "labels": sorted(policy.labels),
-        "targets": {m.value: _seconds(t) for m, t in sorted(policy.targets.items())},
+        "targets": {m.value: t.total_seconds() for m, t in sorted(policy.targets.items())},
         "calendar_id": policy.calendar_id,
         "warn_fraction": policy.warn_fraction,
-        "further_levels": [_seconds(d) for d in policy.further_levels],
+        "further_levels": [d.total_seconds() for d in policy.further_levels],
         "version": policy.version,
         "update_time": policy.update_time,
     }
@@ -132,14 +97,14 @@ class SlaPolicies(_Versioned):
         return tuple(rows.scalars())
 
     async def add(self, policy: SlaPolicy) -> None:
-        await self._insert_new(
+        await self._insert_unique(
             sla_policies.insert().values(
                 tenant_id=self._tenant,
                 policy_id=policy.policy_id,
                 create_time=policy.create_time,
                 **_policy_values(policy),
             ),
-            policy.name,
+            AlreadyExists(f"{policy.name} already exists", name=policy.name),
         )
 
     async def save(self, policy: SlaPolicy, *, read_version: int) -> None:
@@ -216,14 +181,14 @@ class BusinessCalendars(_Versioned):
         return [_calendar(row) for row in rows]
 
     async def add(self, named: NamedCalendar) -> None:
-        await self._insert_new(
+        await self._insert_unique(
             business_calendars.insert().values(
                 tenant_id=self._tenant,
                 calendar_id=named.calendar_id,
                 create_time=named.create_time,
                 **_calendar_values(named),
             ),
-            named.name,
+            AlreadyExists(f"{named.name} already exists", name=named.name),
         )
 
     async def save(self, named: NamedCalendar, *, read_version: int) -> None:

@@ -7,6 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from common.errors import FailedPrecondition
+from common.etags import weak_etag
 from escalation_service.domain.decision import Explanation
 from escalation_service.domain.policy import Priority
 from escalation_service.domain.reasons import Reason, Trigger
@@ -82,7 +83,7 @@ class Escalation:
 
     @property
     def etag(self) -> str:
-        return f'W/"{self.version}"'
+        return weak_etag(self.version)
 
     def effects_due(self) -> list[Effect]:
         """The effects still to carry out, in order. A queued escalation already raises the

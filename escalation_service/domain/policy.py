@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from common.errors import Violations
+from common.etags import weak_etag
 from escalation_service.domain.default_phrases import (
     DEFAULT_CRITICAL_PHRASES,
     DEFAULT_SENTIMENT_PHRASES,
@@ -218,7 +219,7 @@ class Policy:
 
     @property
     def etag(self) -> str:
-        return f'W/"{self.version}"'
+        return weak_etag(self.version)
 
     def upgrade_for(self, reason: Reason) -> Priority | None:
         return dict(self.priority_upgrades).get(reason)

@@ -14,7 +14,9 @@ from enum import StrEnum
 from itertools import pairwise
 from typing import Any
 
-from common.errors import Violations
+from common.errors import InvalidArgument, Violations
+from common.etags import weak_etag
+from escalation_service.domain.business_hours import BusinessCalendar
 from escalation_service.domain.policy import Priority
 
 MAX_TARGET = timedelta(days=365)
@@ -59,7 +61,7 @@ class SlaPolicy:
 
     @property
     def etag(self) -> str:
-        return f'W/"{self.version}"'
+        return weak_etag(self.version)
 
     def matches(self, priority: Priority, inbox_id: int, labels: Iterable[str]) -> bool:
         if self.priorities and priority not in self.priorities:
@@ -70,6 +72,26 @@ class SlaPolicy:
 
     def with_changes(self, **changes: Any) -> SlaPolicy:
         return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class NamedCalendar:
+    """A tenant's stored business calendar: the domain calendar plus its identity."""
+
+    calendar_id: str
+    display_name: str
+    calendar: BusinessCalendar
+    version: int = 1
+    create_time: datetime | None = None
+    update_time: datetime | None = None
+
+    @property
+    def name(self) -> str:
+        return f"businessCalendars/{self.calendar_id}"
+
+    @property
+    def etag(self) -> str:
+        return weak_etag(self.version)
 
 
 def matching(
@@ -86,10 +108,7 @@ def matching(
 def validate(policy: SlaPolicy) -> None:
     """INVALID_ARGUMENT naming every bad field, or nothing."""
     problems = Violations()
-    if not policy.display_name.strip():
-        problems.add("display_name", "is required")
-    elif len(policy.display_name) > MAX_DISPLAY_NAME:
-        problems.add("display_name", f"must be at most {MAX_DISPLAY_NAME} characters")
+    _check_display_name(problems, policy.display_name)
     if policy.position < 0:
         problems.add("position", "must not be negative")
     if not policy.targets:
@@ -113,3 +132,21 @@ def validate(policy: SlaPolicy) -> None:
     elif any(later <= earlier for earlier, later in pairwise(levels)):
         problems.add("further_levels", "each delay must be longer than the one before")
     problems.raise_if_any()
+
+
+def validate_calendar(named: NamedCalendar) -> None:
+    """INVALID_ARGUMENT naming every bad field: the display name, and the calendar's own."""
+    problems = Violations()
+    _check_display_name(problems, named.display_name)
+    try:
+        named.calendar.validate()
+    except InvalidArgument as error:
+        problems.items.extend(error.violations)
+    problems.raise_if_any()
+
+
+def _check_display_name(problems: Violations, display_name: str) -> None:
+    if not display_name.strip():
+        problems.add("display_name", "is required")
+    elif len(display_name) > MAX_DISPLAY_NAME:
+        problems.add("display_name", f"must be at most {MAX_DISPLAY_NAME} characters")

@@ -65,7 +65,11 @@ def _agent_id(name: str, field: str = "name") -> str:
     return agent_id
 
 
-def _mask(paths: list[str], allowed: tuple[str, ...], field: str = "update_mask") -> list[str]:
+def update_paths(
+    paths: list[str], allowed: tuple[str, ...], field: str = "update_mask"
+) -> list[str]:
+    """The fields an update names: required (0 and empty are meaningful values here), `*`
+    for every one in `allowed`, and nothing outside it."""
     if not paths:
         raise InvalidArgument.single(field, "is required: name the fields to change, or *")
     if paths == ["*"]:
@@ -321,7 +325,7 @@ class EscalationServicer(escalation_service_pb2_grpc.EscalationServiceServicer):
         principal = current_principal()
         if request.policy.name not in ("", "escalationPolicy"):
             raise InvalidArgument.single("policy.name", "must be escalationPolicy")
-        paths = _mask(list(request.update_mask.paths), mapping.POLICY_FIELDS)
+        paths = update_paths(list(request.update_mask.paths), mapping.POLICY_FIELDS)
         changes = mapping.policy_changes(request.policy, paths)
         policy = await self._service.update_policy(
             principal.tenant_id, changes, etag=request.policy.etag, actor=principal.name
@@ -366,7 +370,7 @@ class EscalationServicer(escalation_service_pb2_grpc.EscalationServiceServicer):
         principal = current_principal()
         agent_id = _agent_id(request.agent.name, "agent.name")
         changes: dict[str, Any] = {}
-        for path in _mask(list(request.update_mask.paths), AGENT_FIELDS):
+        for path in update_paths(list(request.update_mask.paths), AGENT_FIELDS):
             if path == "skills":
                 changes["skills"] = frozenset(s.strip().lower() for s in request.agent.skills)
             elif path == "availability":

@@ -41,8 +41,12 @@ def _reason(reason: Reason | None) -> Any:
     return enum_to_proto(reason, escalation_pb2.EscalationReason, "ESCALATION_REASON")
 
 
-def _priority(priority: Priority) -> Any:
+def priority_to_proto(priority: Priority) -> Any:
     return enum_to_proto(priority, enums_pb2.TicketPriority, "TICKET_PRIORITY")
+
+
+def priority_from_proto(number: int, field: str) -> Priority:
+    return enum_from_proto(number, enums_pb2.TicketPriority, "TICKET_PRIORITY", Priority, field)
 
 
 def state_from_proto(number: int) -> State | None:
@@ -92,8 +96,8 @@ def escalation_to_proto(escalation: Escalation) -> escalation_pb2.Escalation:
         ),
         reason=_reason(escalation.reason),
         assignee_id=escalation.assignee_id,
-        priority_before=_priority(escalation.priority_before),
-        priority_after=_priority(escalation.priority_after),
+        priority_before=priority_to_proto(escalation.priority_before),
+        priority_after=priority_to_proto(escalation.priority_after),
         explanation=explanation_to_proto(escalation.explanation),
         suggestion=f"suggestions/{escalation.suggestion_id}" if escalation.suggestion_id else "",
         previous_escalation=(
@@ -174,7 +178,7 @@ def policy_to_proto(policy: Policy) -> policy_pb2.EscalationPolicy:
             for p in policy.sentiment_phrases
         ],
         priority_upgrades=[
-            policy_pb2.PriorityUpgrade(reason=_reason(r), priority=_priority(p))
+            policy_pb2.PriorityUpgrade(reason=_reason(r), priority=priority_to_proto(p))
             for r, p in policy.priority_upgrades
         ],
         levels=[
@@ -241,13 +245,7 @@ def policy_changes(proto: policy_pb2.EscalationPolicy, paths: list[str]) -> dict
                 reason = reason_from_proto(upgrade.reason, f"{where}[{i}].reason")
                 if reason is None:
                     raise InvalidArgument.single(f"{where}[{i}].reason", "is required")
-                priority = enum_from_proto(
-                    upgrade.priority,
-                    enums_pb2.TicketPriority,
-                    "TICKET_PRIORITY",
-                    Priority,
-                    f"{where}[{i}].priority",
-                )
+                priority = priority_from_proto(upgrade.priority, f"{where}[{i}].priority")
                 upgrades.append((reason, priority))
             changes["priority_upgrades"] = tuple(upgrades)
         elif path == "levels":

@@ -18,16 +18,14 @@ from google.type import date_pb2
 
 from common.auth import current_principal
 from common.errors import InvalidArgument, excerpt, field_prefix
-from common.grpc.mapping import enum_from_proto, enum_to_proto, timestamp
+from common.grpc.mapping import timestamp
 from common.grpc.status import map_service_errors
-from escalation_service.adapters.sla_repository import NamedCalendar
 from escalation_service.domain.business_hours import BusinessCalendar, WeeklyHours
-from escalation_service.domain.policy import Priority
-from escalation_service.domain.sla import DEFAULT_WARN_FRACTION, Metric, SlaPolicy
-from escalation_service.entrypoints.grpc_servicer import ERROR_DOMAIN, Context, _mask
+from escalation_service.domain.sla import DEFAULT_WARN_FRACTION, Metric, NamedCalendar, SlaPolicy
+from escalation_service.entrypoints.grpc_servicer import ERROR_DOMAIN, Context, update_paths
+from escalation_service.entrypoints.proto_mapping import priority_from_proto, priority_to_proto
 from escalation_service.service.sla_policies import SlaAdmin
 from ticketing.escalation.v1 import sla_pb2, sla_service_pb2, sla_service_pb2_grpc
-from ticketing.ticket.v1 import enums_pb2
 
 SLA_SERVICE = sla_service_pb2.DESCRIPTOR.services_by_name["SlaService"]
 ID_PATTERN = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
@@ -43,7 +41,6 @@ POLICY_FIELDS = (
     "further_levels",
 )
 CALENDAR_FIELDS = ("display_name", "time_zone", "weekly_hours", "holidays")
-_PRIORITY_ORDER = list(Priority)
 
 
 # --- ids and names ----------------------------------------------------------------------
@@ -94,13 +91,7 @@ def _policy_changes(proto: sla_pb2.SlaPolicy, paths: list[str]) -> dict[str, Any
         if path == "condition":
             condition = proto.condition
             changes["priorities"] = frozenset(
-                enum_from_proto(
-                    number,
-                    enums_pb2.TicketPriority,
-                    "TICKET_PRIORITY",
-                    Priority,
-                    f"condition.priorities[{i}]",
-                )
+                priority_from_proto(number, f"condition.priorities[{i}]")
                 for i, number in enumerate(condition.priorities)
             )
             changes["inbox_ids"] = frozenset(condition.inbox_ids)
@@ -168,8 +159,7 @@ def policy_to_proto(policy: SlaPolicy) -> sla_pb2.SlaPolicy:
         position=policy.position,
         condition=sla_pb2.SlaCondition(
             priorities=[
-                enum_to_proto(p, enums_pb2.TicketPriority, "TICKET_PRIORITY")
-                for p in sorted(policy.priorities, key=_PRIORITY_ORDER.index)
+                priority_to_proto(p) for p in sorted(policy.priorities, key=lambda p: p.rank)
             ],
             inbox_ids=sorted(policy.inbox_ids),
             labels=sorted(policy.labels),
@@ -251,7 +241,7 @@ class SlaServicer(sla_service_pb2_grpc.SlaServiceServicer):
     ) -> sla_pb2.SlaPolicy:
         tenant = current_principal().tenant_id
         policy_id = _id_from_name(request.sla_policy.name, POLICIES, "sla_policy.name")
-        paths = _mask(list(request.update_mask.paths), POLICY_FIELDS)
+        paths = update_paths(list(request.update_mask.paths), POLICY_FIELDS)
         with field_prefix("sla_policy"):
             changes = _policy_changes(request.sla_policy, paths)
             policy = await self._admin.update_policy(
@@ -303,7 +293,7 @@ class SlaServicer(sla_service_pb2_grpc.SlaServiceServicer):
         calendar_id = _id_from_name(
             request.business_calendar.name, CALENDARS, "business_calendar.name"
         )
-        paths = _mask(list(request.update_mask.paths), CALENDAR_FIELDS)
+        paths = update_paths(list(request.update_mask.paths), CALENDAR_FIELDS)
         with field_prefix("business_calendar"):
             changes = _calendar_changes(request.business_calendar, paths)
             named = await self._admin.update_calendar(

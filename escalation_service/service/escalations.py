@@ -17,12 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.clock import Clock
 from common.errors import (
-    Aborted,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
     Violations,
 )
+from common.etags import check_etag
 from escalation_service.domain.agents import Agent
 from escalation_service.domain.decision import Decision, Evidence, decide, manual_decision
 from escalation_service.domain.escalation import Escalation, Suggestion, SuggestionState
@@ -414,8 +414,7 @@ class EscalationService:
             escalation = await uow.escalations.get(escalation_id, for_update=True)
             if escalation is None:
                 raise NotFound("escalation", f"escalations/{escalation_id}")
-            if etag and etag != escalation.etag:
-                raise Aborted(f"{escalation.name} changed since etag {etag}")
+            check_etag(etag, escalation.etag)
             getattr(escalation, action)(self._clock.now())
             await uow.escalations.save(escalation, due=self._due(escalation, self._clock.now()))
             await uow.commit()
@@ -507,8 +506,7 @@ class EscalationService:
     ) -> Policy:
         async with self.unit_of_work(tenant_id) as uow:
             current = await uow.policies.current()
-            if etag and etag != current.etag:
-                raise Aborted(f"the policy changed since etag {etag}; read it again")
+            check_etag(etag, current.etag)
             policy = current.next_version(actor, self._clock.now(), **changes)
             policy.validate()
             await uow.policies.add(policy)

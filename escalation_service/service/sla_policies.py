@@ -15,41 +15,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.clock import Clock
 from common.errors import (
-    Aborted,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
-    Violations,
-    excerpt,
 )
-from escalation_service.adapters.sla_repository import NamedCalendar
+from common.etags import check_etag
 from escalation_service.domain import sla
-from escalation_service.domain.sla import SlaPolicy
+from escalation_service.domain.sla import NamedCalendar, SlaPolicy
 from escalation_service.service.unit_of_work import UnitOfWork
 
 log = structlog.get_logger("escalation_service")
 
 # Fields of the stored calendar itself; the rest belong to the domain BusinessCalendar.
 _CALENDAR_OWN_FIELDS = frozenset({"display_name"})
-
-
-def _check_etag(etag: str, current_etag: str, name: str) -> None:
-    if etag and etag != current_etag:
-        raise Aborted(f"{name} changed since etag {excerpt(etag)}; read it again and retry")
-
-
-def _validate_calendar(named: NamedCalendar) -> None:
-    """Every bad field at once: the display name here, the rest in the domain."""
-    problems = Violations()
-    if not named.display_name.strip():
-        problems.add("display_name", "is required")
-    elif len(named.display_name) > sla.MAX_DISPLAY_NAME:
-        problems.add("display_name", f"must be at most {sla.MAX_DISPLAY_NAME} characters")
-    try:
-        named.calendar.validate()
-    except InvalidArgument as error:
-        problems.items.extend(error.violations)
-    problems.raise_if_any()
 
 
 class SlaAdmin:
@@ -88,7 +66,7 @@ class SlaAdmin:
         """Apply `changes` (SlaPolicy fields); ABORTED on a stale etag or a lost race."""
         async with self.unit_of_work(tenant_id) as uow:
             current = await _policy(uow, policy_id)
-            _check_etag(etag, current.etag, current.name)
+            check_etag(etag, current.etag)
             policy = current.with_changes(
                 **changes, version=current.version + 1, update_time=self._clock.now()
             )
@@ -109,7 +87,7 @@ class SlaAdmin:
     async def delete_policy(self, tenant_id: str, policy_id: str, *, etag: str) -> None:
         async with self.unit_of_work(tenant_id) as uow:
             current = await _policy(uow, policy_id)
-            _check_etag(etag, current.etag, current.name)
+            check_etag(etag, current.etag)
             await uow.sla_policies.remove(current)
             await uow.commit()
         log.info("sla_policy_deleted", tenant=tenant_id, policy=policy_id)
@@ -120,7 +98,7 @@ class SlaAdmin:
         """ALREADY_EXISTS when the id is taken."""
         now = self._clock.now()
         named = replace(named, version=1, create_time=now, update_time=now)
-        _validate_calendar(named)
+        sla.validate_calendar(named)
         async with self.unit_of_work(tenant_id) as uow:
             await uow.calendars.add(named)
             await uow.commit()
@@ -142,7 +120,7 @@ class SlaAdmin:
         stale etag or a lost race."""
         async with self.unit_of_work(tenant_id) as uow:
             current = await _calendar(uow, calendar_id)
-            _check_etag(etag, current.etag, current.name)
+            check_etag(etag, current.etag)
             own = {k: v for k, v in changes.items() if k in _CALENDAR_OWN_FIELDS}
             hours = {k: v for k, v in changes.items() if k not in _CALENDAR_OWN_FIELDS}
             named = replace(
@@ -152,7 +130,7 @@ class SlaAdmin:
                 version=current.version + 1,
                 update_time=self._clock.now(),
             )
-            _validate_calendar(named)
+            sla.validate_calendar(named)
             await uow.calendars.save(named, read_version=current.version)
             await uow.commit()
         log.info(
@@ -169,7 +147,7 @@ class SlaAdmin:
         async with self.unit_of_work(tenant_id) as uow:
             # Locked first, as policies naming it lock it: neither side can miss the other.
             current = await _calendar(uow, calendar_id, for_update=True)
-            _check_etag(etag, current.etag, current.name)
+            check_etag(etag, current.etag)
             users = [f"slaPolicies/{p}" for p in await uow.sla_policies.using_calendar(calendar_id)]
             if users:
                 raise FailedPrecondition(

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from google.protobuf import struct_pb2
 
 from common.errors import InvalidArgument, excerpt
+from common.etags import strong_etag
 from common.grpc.mapping import enum_from_proto, optional_enum, timestamp
 from ticket_service.adapters.chatwoot_store import StoredMessage
 from ticket_service.adapters.repository import StoredEvent
@@ -24,7 +25,6 @@ from ticket_service.domain.chatwoot import (
 from ticket_service.domain.chatwoot_sync import SyncState, SyncTask
 from ticket_service.domain.model import ConversationLink, Customer, Priority, Status, Ticket
 from ticket_service.service.chatwoot_intake import Delivery, EventKind
-from ticket_service.service.tickets import etag_of
 from ticketing.ticket.v1 import (
     chatwoot_pb2,
     chatwoot_sync_pb2,
@@ -109,7 +109,7 @@ def ticket_to_proto(ticket: Ticket) -> ticket_pb2.Ticket:
         resolve_time=timestamp(ticket.resolve_time),
         close_time=timestamp(ticket.close_time),
         delete_time=timestamp(ticket.delete_time),
-        etag=etag_of(ticket.version),
+        etag=strong_etag(ticket.version),
         snooze_end_time=timestamp(ticket.snooze_end_time),
         snoozed=ticket.snoozed,
     )
@@ -124,7 +124,7 @@ def customer_to_proto(customer: Customer) -> customer_pb2.Customer:
         chatwoot_contact_id=customer.contact.chatwoot_contact_id or 0,
         create_time=timestamp(customer.create_time),
         update_time=timestamp(customer.update_time),
-        etag=etag_of(customer.version),
+        etag=strong_etag(customer.version),
     )
 
 

@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from common.auth import Principal
 from common.clock import Clock
 from common.config import Source
-from common.errors import Aborted, InvalidArgument, NotFound, field_prefix
+from common.errors import InvalidArgument, NotFound, field_prefix
+from common.etags import check_etag, strong_etag
 from ticket_service.adapters.chatwoot_store import MessageKey, StoredMessage
 from ticket_service.adapters.outbox import Destination
 from ticket_service.adapters.repository import (
@@ -92,18 +93,6 @@ class NoteAdded:
 
 
 Result = TypeVar("Result", Ticket, Customer, NoteAdded)
-
-
-def etag_of(version: int) -> str:
-    return f'"{version}"'
-
-
-def check_etag(etag: str, version: int) -> None:
-    if etag and etag.strip() != etag_of(version):
-        raise Aborted(
-            f"etag {etag} is stale; the resource is now at {etag_of(version)}",
-            current_etag=etag_of(version),
-        )
 
 
 def normalize_contact(raw: ContactInput, region: str) -> Contact:
@@ -303,7 +292,7 @@ class TicketService:
     ) -> Ticket:
         async def work(uow: UnitOfWork) -> Ticket:
             ticket = await _load_ticket(uow, number, for_update=True)
-            check_etag(etag, ticket.version)
+            check_etag(etag, strong_etag(ticket.version))
             change = apply(ticket)
             if change is not None:
                 await uow.tickets.save(ticket)
@@ -527,7 +516,7 @@ class TicketService:
             customer = await uow.customers.get(customer_id, for_update=True)
             if customer is None:
                 raise NotFound("customer", f"customers/{customer_id}")
-            check_etag(etag, customer.version)
+            check_etag(etag, strong_etag(customer.version))
             new_contact = Contact(**{**customer.contact.__dict__, **cleaned})
             change = customer.update(
                 self._clock.now(), display_name=display_name, contact=new_contact
