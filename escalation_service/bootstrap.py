@@ -29,6 +29,7 @@ from escalation_service.service.consumer import EventConsumer
 from escalation_service.service.effects import EffectsSettings, EffectsWorker
 from escalation_service.service.escalations import EscalationService
 from escalation_service.service.ports import Tickets
+from escalation_service.service.sla_clocks import SlaReader, SlaScheduler, SlaTracker
 from escalation_service.service.sla_policies import SlaAdmin
 from escalation_service.settings import WorkerSettings
 from ticket_service.chatwoot import ChatwootClient
@@ -43,6 +44,7 @@ class EscalationApp:
     consumer: EventConsumer
     effects: EffectsWorker
     directory: AgentDirectory
+    scheduler: SlaScheduler
 
     @property
     def port(self) -> int:
@@ -92,9 +94,13 @@ async def start(
     directory = AgentDirectory.for_tenants(
         service, tenants, lambda name: clients[name].list_agents, clock
     )
-    consumer = EventConsumer(service, tickets, sorted(tokens), clock, page_size=settings.page_size)
+    tracker = SlaTracker(service, clock)
+    consumer = EventConsumer(
+        service, tracker, tickets, sorted(tokens), clock, page_size=settings.page_size
+    )
+    scheduler = SlaScheduler(engine, tracker, clock)
     servicer = EscalationServicer(service, directory)
-    sla_servicer = SlaServicer(SlaAdmin(engine, clock))
+    sla_servicer = SlaServicer(SlaAdmin(engine, clock), SlaReader(engine, service, clock))
 
     def register(server: grpc.aio.Server) -> list[str]:
         escalation_service_pb2_grpc.add_EscalationServiceServicer_to_server(servicer, server)
@@ -115,6 +121,7 @@ async def start(
                 workers.queue_interval,
             )
         )
+        jobs.append(Periodic("sla-scheduler", scheduler.tick, workers.sla_interval))
         if workers.agent_sync_interval is not None:
             jobs.append(Periodic("agent-sync", directory.sync_all, workers.agent_sync_interval))
         for job in jobs:
@@ -131,7 +138,7 @@ async def start(
 
     server.on_stop.append(close)
     server.on_stop.append(engine.dispose)
-    return EscalationApp(engine, service, server, consumer, effects, directory)
+    return EscalationApp(engine, service, server, consumer, effects, directory, scheduler)
 
 
 async def _assign_all_queued(service: EscalationService, tenant_ids: Sequence[str]) -> None:

@@ -31,6 +31,9 @@ class WorkerSettings:
     effects_lease: timedelta = timedelta(seconds=30)
     # Queued escalations are assigned as soon as an agent frees up; this is the safety net.
     queue_interval: timedelta = timedelta(seconds=5)
+    # How often due SLA clocks are looked for: a warning or breach is acted on at most this
+    # long (plus the work itself) after it falls due.
+    sla_interval: timedelta = timedelta(seconds=5)
     # Chatwoot's agent list and presence; None turns the sync off.
     agent_sync_interval: timedelta | None = timedelta(seconds=60)
 
@@ -73,6 +76,7 @@ def _worker_settings() -> WorkerSettings | None:
         effects_retry_max=_seconds("ESCALATION_EFFECTS_RETRY_MAX_SECONDS", 60),
         queue_interval=_seconds("ESCALATION_QUEUE_SECONDS", 5),
         effects_lease=_seconds("ESCALATION_EFFECTS_LEASE_SECONDS", 30),
+        sla_interval=_seconds("ESCALATION_SLA_TICK_SECONDS", 5),
         agent_sync_interval=(
             _seconds("ESCALATION_AGENT_SYNC_SECONDS", 60) if sync_enabled else None
         ),

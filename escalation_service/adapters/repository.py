@@ -222,17 +222,24 @@ def _view(row: Row[Any]) -> TicketView:
         labels=tuple(row.labels),
         deleted=row.deleted,
         customer_streak=row.customer_streak,
+        inbox_id=row.inbox_id,
+        snoozed=row.snoozed,
+        replied=row.replied,
         update_time=row.update_time,
     )
 
 
 class TicketViews(_Repository):
-    async def get(self, ticket_id: str, *, for_update: bool = False) -> TicketView | None:
+    async def get(
+        self, ticket_id: str, *, for_update: bool = False, skip_locked: bool = False
+    ) -> TicketView | None:
+        """With `skip_locked` (and `for_update`), None also when another transaction holds
+        the row: the SLA scheduler leaves a ticket that is being changed for its next tick."""
         query = select(ticket_views).where(
             ticket_views.c.tenant_id == self._tenant, ticket_views.c.ticket_id == ticket_id
         )
         if for_update:
-            query = query.with_for_update()
+            query = query.with_for_update(skip_locked=skip_locked)
         row = (await self._conn.execute(query)).first()
         return None if row is None else _view(row)
 
@@ -266,6 +273,9 @@ class TicketViews(_Repository):
             "labels": list(view.labels),
             "deleted": view.deleted,
             "customer_streak": view.customer_streak,
+            "inbox_id": view.inbox_id,
+            "snoozed": view.snoozed,
+            "replied": view.replied,
             "update_time": view.update_time,
         }
 

@@ -7,17 +7,26 @@ conditional on the version they read, so of two concurrent changes the second is
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, delete, select, update
+from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.errors import Aborted, AlreadyExists
 from escalation_service.adapters.repository import _Repository
-from escalation_service.adapters.tables import business_calendars, sla_policies
+from escalation_service.adapters.tables import (
+    business_calendars,
+    sla_clocks,
+    sla_events,
+    sla_policies,
+)
 from escalation_service.domain.business_hours import BusinessCalendar, WeeklyHours
 from escalation_service.domain.policy import Priority
 from escalation_service.domain.sla import Metric, NamedCalendar, SlaPolicy
+from escalation_service.domain.sla_clock import Fired, FireKind, Phase, SlaClock
 
 # The most policies or calendars a list returns; tenants have a handful, so there is no
 # paging. Anything past this is not listed (but still applies).
@@ -206,3 +215,188 @@ class BusinessCalendars(_Versioned):
             ),
             named.name,
         )
+
+
+# --- clocks -------------------------------------------------------------------------------
+
+
+def _clock(row: Row[Any]) -> SlaClock:
+    return SlaClock(
+        ticket_id=row.ticket_id,
+        metric=Metric(row.metric),
+        policy_id=row.policy_id,
+        target=timedelta(seconds=row.target_seconds),
+        calendar_id=row.calendar_id,
+        warn_fraction=row.warn_fraction,
+        further_levels=tuple(timedelta(seconds=s) for s in row.further_levels),
+        start_time=row.start_time,
+        phase=Phase(row.phase),
+        consumed=timedelta(seconds=row.consumed_seconds),
+        running_since=row.running_since,
+        due_time=row.due_time,
+        warn_time=row.warn_time,
+        warned=row.warned,
+        breached=row.breached,
+        breach_time=row.breach_time,
+        further_fired=row.further_fired,
+        stop_time=row.stop_time,
+        next_fire_time=row.next_fire_time,
+    )
+
+
+def _clock_values(clock: SlaClock) -> dict[str, Any]:
+    return {
+        "policy_id": clock.policy_id,
+        "calendar_id": clock.calendar_id,
+        "target_seconds": clock.target.total_seconds(),
+        "warn_fraction": clock.warn_fraction,
+        "further_levels": [d.total_seconds() for d in clock.further_levels],
+        "phase": clock.phase.value,
+        "consumed_seconds": clock.consumed.total_seconds(),
+        "running_since": clock.running_since,
+        "due_time": clock.due_time,
+        "warn_time": clock.warn_time,
+        "warned": clock.warned,
+        "breached": clock.breached,
+        "breach_time": clock.breach_time,
+        "further_fired": clock.further_fired,
+        "start_time": clock.start_time,
+        "stop_time": clock.stop_time,
+        "next_fire_time": clock.next_fire_time,
+    }
+
+
+class SlaClocks(_Repository):
+    """A ticket's clocks. Callers hold the ticket view's row lock while they change them, so
+    the consumer and the scheduler take turns on a ticket instead of racing on its clocks."""
+
+    async def for_ticket(self, ticket_id: str) -> dict[Metric, SlaClock]:
+        c = sla_clocks.c
+        rows = await self._conn.execute(
+            select(sla_clocks).where(c.tenant_id == self._tenant, c.ticket_id == ticket_id)
+        )
+        return {Metric(row.metric): _clock(row) for row in rows}
+
+    async def save(
+        self,
+        ticket_id: str,
+        before: Mapping[Metric, SlaClock],
+        after: Mapping[Metric, SlaClock],
+    ) -> None:
+        """Write what changed between `before` (as read) and `after`."""
+        c = sla_clocks.c
+        gone = [metric.value for metric in before if metric not in after]
+        if gone:
+            await self._conn.execute(
+                delete(sla_clocks).where(
+                    c.tenant_id == self._tenant, c.ticket_id == ticket_id, c.metric.in_(gone)
+                )
+            )
+        for metric, clock in after.items():
+            if metric not in before:
+                await self._conn.execute(
+                    insert(sla_clocks).values(
+                        tenant_id=self._tenant,
+                        ticket_id=ticket_id,
+                        metric=metric.value,
+                        **_clock_values(clock),
+                    )
+                )
+            elif clock != before[metric]:
+                await self._conn.execute(
+                    update(sla_clocks)
+                    .where(
+                        c.tenant_id == self._tenant,
+                        c.ticket_id == ticket_id,
+                        c.metric == metric.value,
+                    )
+                    .values(_clock_values(clock))
+                )
+
+
+@dataclass(frozen=True)
+class DueTicket:
+    tenant_id: str
+    ticket_id: str
+
+
+async def due_tickets(conn: AsyncConnection, now: datetime, limit: int) -> list[DueTicket]:
+    """Tickets with a clock due by `now`, most overdue first, across tenants. Reads only the
+    partial index on `next_fire_time`, so the cost follows the due clocks, not all clocks."""
+    c = sla_clocks.c
+    rows = await conn.execute(
+        select(c.tenant_id, c.ticket_id)
+        .where(c.next_fire_time.is_not(None), c.next_fire_time <= now)
+        .order_by(c.next_fire_time)
+        .limit(limit)
+    )
+    return list(dict.fromkeys(DueTicket(row.tenant_id, row.ticket_id) for row in rows))
+
+
+# --- the SLA log --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SlaLogEntry:
+    event_id: int
+    ticket_id: str
+    metric: Metric
+    kind: FireKind
+    level: int
+    due_time: datetime
+    fire_time: datetime
+    escalation_id: str
+
+    @property
+    def create_time(self) -> datetime:
+        """The page token's time slot."""
+        return self.fire_time
+
+    @property
+    def id(self) -> int:
+        return self.event_id
+
+
+_ENTRY_FIELDS = tuple(f.name for f in fields(SlaLogEntry))
+
+
+class SlaEventLog(_Repository):
+    async def add(self, fired: Fired, escalation_id: str, fire_time: datetime) -> None:
+        """ABORTED if this firing is already logged: the database keeps each once."""
+        await self._insert_unique(
+            sla_events.insert().values(
+                tenant_id=self._tenant,
+                ticket_id=fired.ticket_id,
+                metric=fired.metric.value,
+                kind=fired.kind.value,
+                level=fired.level,
+                due_time=fired.due_time,
+                fire_time=fire_time,
+                escalation_id=escalation_id,
+            ),
+            Aborted(f"the {fired.kind.value} of tickets/{fired.ticket_id} is already logged"),
+        )
+
+    async def list(
+        self, *, ticket_id: str = "", after_id: int = 0, limit: int = 100
+    ) -> list[SlaLogEntry]:
+        c = sla_events.c
+        query = select(*(c[name] for name in _ENTRY_FIELDS)).where(
+            c.tenant_id == self._tenant, c.event_id > after_id
+        )
+        if ticket_id:
+            query = query.where(c.ticket_id == ticket_id)
+        rows = await self._conn.execute(query.order_by(c.event_id).limit(limit))
+        return [
+            SlaLogEntry(
+                event_id=row.event_id,
+                ticket_id=row.ticket_id,
+                metric=Metric(row.metric),
+                kind=FireKind(row.kind),
+                level=row.level,
+                due_time=row.due_time,
+                fire_time=row.fire_time,
+                escalation_id=row.escalation_id,
+            )
+            for row in rows
+        ]

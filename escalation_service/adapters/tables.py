@@ -83,6 +83,8 @@ ticket_views = Table(
     # What SLA policies match on and pause for.
     Column("inbox_id", BigInteger, nullable=False, server_default="0"),
     Column("snoozed", Boolean, nullable=False, server_default=false()),
+    # A person has replied publicly at some time (SLA next response starts after one).
+    Column("replied", Boolean, nullable=False, server_default=false()),
     Column("update_time", UtcDateTime, nullable=False),
     PrimaryKeyConstraint("tenant_id", "ticket_id"),
     Index(None, "tenant_id", "assignee_id"),
@@ -280,4 +282,17 @@ sla_events = Table(
     Column("escalation_id", String(36), nullable=False),
     Index(None, "tenant_id", "ticket_id", "event_id"),
     Index(None, "tenant_id", "event_id"),
+    # Each warning, breach and level fires once: a second insert of one is refused by the
+    # database, whatever the replicas did (a clock's next response restarts with a new
+    # due time, so repeats across a ticket's life stay distinct).
+    Index(
+        "uq_sla_events_fired",
+        "tenant_id",
+        "ticket_id",
+        "metric",
+        "kind",
+        "level",
+        "due_time",
+        unique=True,
+    ),
 )

@@ -49,6 +49,7 @@ _EVENT_TYPES = {
     enums_pb2.TICKET_EVENT_TYPE_PRIORITY_CHANGED: EventType.PRIORITY_CHANGED,
     enums_pb2.TICKET_EVENT_TYPE_TICKET_DELETED: EventType.TICKET_DELETED,
     enums_pb2.TICKET_EVENT_TYPE_MESSAGE_ADDED: EventType.MESSAGE_ADDED,
+    enums_pb2.TICKET_EVENT_TYPE_SNOOZE_CHANGED: EventType.SNOOZE_CHANGED,
 }
 
 
@@ -134,6 +135,8 @@ class GrpcTickets:
             "delete_time": ticket.delete_time.ToJsonString()
             if ticket.HasField("delete_time")
             else None,
+            "conversation": {"inbox_id": ticket.conversation.inbox_id},
+            "snoozed": ticket.snoozed,
         }
 
     async def list_events(

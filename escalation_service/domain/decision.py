@@ -19,6 +19,7 @@ from enum import StrEnum
 from escalation_service.domain.policy import Policy, Priority
 from escalation_service.domain.reasons import CRITICAL_REASONS, Reason
 from escalation_service.domain.sentiment import SentimentReading
+from escalation_service.domain.sla_clock import Fired, FireKind
 from escalation_service.domain.text import PhraseMatch
 
 
@@ -28,6 +29,7 @@ class SignalKind(StrEnum):
     CRITICAL_PHRASE = "critical_phrase"
     REPETITION = "repetition"
     MANUAL = "manual"
+    SLA = "sla"
 
 
 @dataclass(frozen=True)
@@ -206,6 +208,25 @@ def manual_decision(policy: Policy, reason: Reason, actor: str, comment: str) ->
     summary = f"Escalated by {actor} ({reason.value})."
     explanation = Explanation((signal,), "manual", summary, policy.version)
     return Decision(True, reason, policy.upgrade_for(reason), explanation)
+
+
+def sla_decision(policy: Policy, fired: Sequence[Fired]) -> Decision:
+    """An SLA clock's breach or further level: one signal per clock that fired, so a ticket
+    breaching two targets at once is escalated once, with both named."""
+    signals = tuple(
+        Signal(SignalKind.SLA, 1.0, 1.0, True, _sla_detail(f), Reason.SLA_BREACH) for f in fired
+    )
+    summary = "SLA breached: " + "; ".join(signal.detail for signal in signals) + "."
+    explanation = Explanation(signals, "sla_breach", summary, policy.version)
+    return Decision(True, Reason.SLA_BREACH, policy.upgrade_for(Reason.SLA_BREACH), explanation)
+
+
+def _sla_detail(fired: Fired) -> str:
+    metric = fired.metric.value.replace("_", " ")
+    due = f"{fired.due_time:%Y-%m-%d %H:%M} UTC"
+    if fired.kind is FireKind.LEVEL:
+        return f"{metric} still overdue, level {fired.level} due {due}"
+    return f"{metric} target passed at {due}"
 
 
 def _critical_signals(evidence: Evidence) -> list[Signal]:

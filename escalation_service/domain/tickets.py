@@ -35,6 +35,7 @@ class EventType(StrEnum):
     PRIORITY_CHANGED = "priority_changed"
     TICKET_DELETED = "ticket_deleted"
     MESSAGE_ADDED = "message_added"
+    SNOOZE_CHANGED = "snooze_changed"
     OTHER = "other"
 
 
@@ -64,6 +65,11 @@ class TicketView:
     update_time: datetime
     deleted: bool = False
     customer_streak: int = 0
+    # What SLA policies match on and pause for.
+    inbox_id: int = 0
+    snoozed: bool = False
+    # A person has publicly replied at some time (SLA's next response starts after one).
+    replied: bool = False
     # Not stored: set while applying an event, for the caller to act on.
     new_message: CustomerMessage | None = field(default=None, compare=False)
 
@@ -76,6 +82,15 @@ class TicketView:
         return not self.deleted and self.status in ACTIVE_STATUSES
 
     @property
+    def resolved(self) -> bool:
+        return self.status in ("resolved", "closed")
+
+    @property
+    def sla_paused(self) -> bool:
+        """SLA clocks stand still while the ticket waits on the customer or is snoozed."""
+        return self.status == "waiting_on_customer" or self.snoozed
+
+    @property
     def workload_holder(self) -> str:
         """The agent this ticket counts against: its assignee while it is active."""
         return self.assignee_id if self.active else ""
@@ -83,6 +98,7 @@ class TicketView:
     @classmethod
     def from_ticket(cls, record: Mapping[str, Any], now: datetime) -> TicketView:
         """From a whole ticket, as TICKET_CREATED's `after` (or GetTicket) holds it."""
+        conversation = record.get("conversation") or {}
         return cls(
             ticket_id=ticket_key(str(record["name"])) or str(record["name"]),
             status=str(record["status"]),
@@ -91,6 +107,8 @@ class TicketView:
             labels=tuple(record.get("labels") or ()),
             update_time=now,
             deleted=bool(record.get("delete_time")),
+            inbox_id=int(conversation.get("inbox_id") or 0),
+            snoozed=bool(record.get("snoozed")),
         )
 
     def apply(self, event: TicketEvent) -> None:
@@ -107,6 +125,8 @@ class TicketView:
             self.labels = tuple(after["labels"] or ())
         elif event.type is EventType.TICKET_DELETED:
             self.deleted = True
+        elif event.type is EventType.SNOOZE_CHANGED and "snoozed" in after:
+            self.snoozed = bool(after["snoozed"])
         elif event.type is EventType.MESSAGE_ADDED:
             self._message(after, event.create_time)
         self.update_time = event.create_time
@@ -121,3 +141,4 @@ class TicketView:
         elif direction == "outgoing" and message.get("sender_type") == "user":
             # Only a person's reply answers the customer; a bot's does not.
             self.customer_streak = 0
+            self.replied = True

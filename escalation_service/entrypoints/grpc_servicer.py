@@ -44,7 +44,7 @@ Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 R = TypeVar("R", bound=message.Message)
 
 
-def _ticket_id(name: str, field: str = "ticket") -> str:
+def ticket_id_from_name(name: str, field: str = "ticket") -> str:
     key = ticket_key(name)
     if key is None:
         raise InvalidArgument.single(
@@ -133,7 +133,7 @@ class EscalationServicer(escalation_service_pb2_grpc.EscalationServiceServicer):
         self, request: escalation_service_pb2.EvaluateEscalationRequest, context: Context
     ) -> escalation_service_pb2.EvaluateEscalationResponse:
         principal = current_principal()
-        ticket_id = _ticket_id(request.ticket)
+        ticket_id = ticket_id_from_name(request.ticket)
         outcome = await self._service.evaluate(
             principal.tenant_id, ticket_id, self._answer(request), actor=principal.name
         )
@@ -149,7 +149,7 @@ class EscalationServicer(escalation_service_pb2_grpc.EscalationServiceServicer):
         self, request: escalation_service_pb2.SuggestEscalationRequest, context: Context
     ) -> escalation_pb2.Suggestion:
         principal = current_principal()
-        ticket_id = _ticket_id(request.ticket)
+        ticket_id = ticket_id_from_name(request.ticket)
 
         async def run(key: RequestKey | None) -> escalation_pb2.Suggestion:
             outcome = await self._service.evaluate(
@@ -184,7 +184,7 @@ class EscalationServicer(escalation_service_pb2_grpc.EscalationServiceServicer):
     ) -> escalation_service_pb2.ListSuggestionsResponse:
         principal = current_principal()
         state = mapping.suggestion_state_from_proto(request.state)
-        ticket_id = _ticket_id(request.ticket) if request.ticket else ""
+        ticket_id = ticket_id_from_name(request.ticket) if request.ticket else ""
         limit = page_size(request.page_size)
         filters = filter_fingerprint("suggestions", state, ticket_id)
         found = await self._service.list_suggestions(
@@ -246,7 +246,7 @@ class EscalationServicer(escalation_service_pb2_grpc.EscalationServiceServicer):
         self, request: escalation_service_pb2.EscalateTicketRequest, context: Context
     ) -> escalation_pb2.Escalation:
         principal = current_principal()
-        ticket_id = _ticket_id(request.ticket)
+        ticket_id = ticket_id_from_name(request.ticket)
         reason = mapping.reason_from_proto(request.reason) or Reason.MANUAL
         skills = [skill.strip().lower() for skill in request.required_skills]
 
@@ -275,7 +275,7 @@ class EscalationServicer(escalation_service_pb2_grpc.EscalationServiceServicer):
     ) -> escalation_service_pb2.ListEscalationsResponse:
         principal = current_principal()
         state = mapping.state_from_proto(request.state)
-        ticket_id = _ticket_id(request.ticket) if request.ticket else ""
+        ticket_id = ticket_id_from_name(request.ticket) if request.ticket else ""
         limit = page_size(request.page_size)
         filters = filter_fingerprint("escalations", state, ticket_id, request.assignee_id)
         found = await self._service.list_escalations(

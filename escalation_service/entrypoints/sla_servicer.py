@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from google.protobuf import duration_pb2, empty_pb2
@@ -18,12 +18,20 @@ from google.type import date_pb2
 
 from common.auth import current_principal
 from common.errors import InvalidArgument, excerpt, field_prefix
-from common.grpc.mapping import timestamp
+from common.grpc.mapping import enum_to_proto, timestamp
 from common.grpc.status import map_service_errors
+from common.pagination import filter_fingerprint, keyset_after, next_page_token, page_size
+from escalation_service.adapters.sla_repository import SlaLogEntry
 from escalation_service.domain.business_hours import BusinessCalendar, WeeklyHours
 from escalation_service.domain.sla import DEFAULT_WARN_FRACTION, Metric, NamedCalendar, SlaPolicy
-from escalation_service.entrypoints.grpc_servicer import ERROR_DOMAIN, Context, update_paths
+from escalation_service.entrypoints.grpc_servicer import (
+    ERROR_DOMAIN,
+    Context,
+    ticket_id_from_name,
+    update_paths,
+)
 from escalation_service.entrypoints.proto_mapping import priority_from_proto, priority_to_proto
+from escalation_service.service.sla_clocks import ClockReading, SlaReader
 from escalation_service.service.sla_policies import SlaAdmin
 from ticketing.escalation.v1 import sla_pb2, sla_service_pb2, sla_service_pb2_grpc
 
@@ -41,6 +49,7 @@ POLICY_FIELDS = (
     "further_levels",
 )
 CALENDAR_FIELDS = ("display_name", "time_zone", "weekly_hours", "holidays")
+MAX_EVENTS_PAGE = 1000
 
 
 # --- ids and names ----------------------------------------------------------------------
@@ -199,13 +208,44 @@ def calendar_to_proto(named: NamedCalendar) -> sla_pb2.BusinessCalendar:
     )
 
 
+def clock_to_proto(reading: ClockReading, now: datetime) -> sla_pb2.SlaClock:
+    clock = reading.clock
+    return sla_pb2.SlaClock(
+        metric=enum_to_proto(clock.metric, sla_pb2.SlaMetric, "SLA_METRIC"),
+        state=enum_to_proto(clock.state, sla_pb2.SlaClockState, "SLA_CLOCK_STATE"),
+        sla_policy=f"{POLICIES}/{clock.policy_id}",
+        target=_duration(clock.target),
+        remaining=_duration(clock.remaining(reading.calendar, now)),
+        due_time=timestamp(clock.due_time),
+        warn_time=timestamp(clock.warn_time),
+        warned=clock.warned,
+        breach_time=timestamp(clock.breach_time),
+        start_time=timestamp(clock.start_time),
+        stop_time=timestamp(clock.stop_time),
+    )
+
+
+def sla_event_to_proto(entry: SlaLogEntry) -> sla_pb2.SlaEvent:
+    return sla_pb2.SlaEvent(
+        event_id=entry.event_id,
+        ticket=f"tickets/{entry.ticket_id}",
+        metric=enum_to_proto(entry.metric, sla_pb2.SlaMetric, "SLA_METRIC"),
+        kind=enum_to_proto(entry.kind, sla_pb2.SlaEventKind, "SLA_EVENT_KIND"),
+        level=entry.level,
+        due_time=timestamp(entry.due_time),
+        fire_time=timestamp(entry.fire_time),
+        escalation=f"escalations/{entry.escalation_id}" if entry.escalation_id else "",
+    )
+
+
 # --- the service ------------------------------------------------------------------------
 
 
 @map_service_errors(SLA_SERVICE, domain=ERROR_DOMAIN)
 class SlaServicer(sla_service_pb2_grpc.SlaServiceServicer):
-    def __init__(self, admin: SlaAdmin) -> None:
+    def __init__(self, admin: SlaAdmin, reader: SlaReader) -> None:
         self._admin = admin
+        self._reader = reader
 
     # --- policies -----------------------------------------------------------------------
 
@@ -309,3 +349,35 @@ class SlaServicer(sla_service_pb2_grpc.SlaServiceServicer):
             current_principal().tenant_id, calendar_id, etag=request.etag
         )
         return empty_pb2.Empty()
+
+    # --- clocks and their log -----------------------------------------------------------
+
+    async def GetTicketSla(
+        self, request: sla_service_pb2.GetTicketSlaRequest, context: Context
+    ) -> sla_pb2.TicketSla:
+        ticket_id = ticket_id_from_name(request.ticket)
+        readings = await self._reader.ticket_clocks(current_principal().tenant_id, ticket_id)
+        now = self._reader.now()
+        return sla_pb2.TicketSla(
+            ticket=f"tickets/{ticket_id}",
+            clocks=[clock_to_proto(reading, now) for reading in readings],
+            read_time=timestamp(now),
+        )
+
+    async def ListSlaEvents(
+        self, request: sla_service_pb2.ListSlaEventsRequest, context: Context
+    ) -> sla_service_pb2.ListSlaEventsResponse:
+        ticket_id = ticket_id_from_name(request.ticket) if request.ticket else ""
+        limit = page_size(request.page_size, default=100, maximum=MAX_EVENTS_PAGE)
+        filters = filter_fingerprint("sla_events", ticket_id)
+        after = keyset_after(request.page_token, filters=filters)
+        found = await self._reader.events(
+            current_principal().tenant_id,
+            ticket_id=ticket_id,
+            after_id=int(after[1]) if after else 0,
+            limit=limit + 1,
+        )
+        return sla_service_pb2.ListSlaEventsResponse(
+            sla_events=[sla_event_to_proto(entry) for entry in found[:limit]],
+            next_page_token=next_page_token(found, limit, filters),
+        )

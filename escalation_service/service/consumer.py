@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import replace
 
 import structlog
 
 from common.clock import Clock
 from escalation_service.domain.policy import Policy
 from escalation_service.domain.sentiment import SentimentReading
+from escalation_service.domain.sla_tracking import sla_event
 from escalation_service.domain.tickets import EventType, TicketEvent, TicketView
 from escalation_service.service.escalations import EscalationService
 from escalation_service.service.ports import Tickets, TicketServiceError
+from escalation_service.service.sla_clocks import SlaTracker
 from escalation_service.service.unit_of_work import UnitOfWork
 
 log = structlog.get_logger("escalation_service.consumer")
@@ -29,6 +32,7 @@ class EventConsumer:
     def __init__(
         self,
         service: EscalationService,
+        sla: SlaTracker,
         tickets: Tickets,
         tenant_ids: Sequence[str],
         clock: Clock,
@@ -36,6 +40,7 @@ class EventConsumer:
         page_size: int = 200,
     ) -> None:
         self._service = service
+        self._sla = sla
         self._tickets = tickets
         self._tenants = tuple(tenant_ids)
         self._clock = clock
@@ -79,8 +84,11 @@ class EventConsumer:
         async with self._service.unit_of_work(tenant_id) as uow:
             if not await uow.cursors.advance(CONSUMER, cursor, event.cursor, self._clock.now()):
                 return False
-            view = await self._project(uow, event)
+            before, view = await self._project(uow, event)
             if view is not None:
+                sla = sla_event(event, before, view)
+                if sla is not None:
+                    await self._sla.on_ticket_event(uow, view, sla, event.create_time)
                 freed = await self._after_change(uow, view, event)
                 if view.new_message is not None and policy is not None:
                     # The version that read the text decides too, and the explanation
@@ -103,30 +111,35 @@ class EventConsumer:
             await self._service.assign_queued(tenant_id)
         return True
 
-    async def _project(self, uow: UnitOfWork, event: TicketEvent) -> TicketView | None:
+    async def _project(
+        self, uow: UnitOfWork, event: TicketEvent
+    ) -> tuple[TicketView | None, TicketView | None]:
         """Fold the event into the ticket's view, moving workload between agents as the
-        ticket's holder changes. Returns the view, or None for events about no ticket."""
+        ticket's holder changes. Returns the view as it was (None when this event made it)
+        and as it is (None for events about no ticket, or one this service never saw)."""
         if not event.ticket_id or event.type is EventType.OTHER:
-            return None
+            return None, None
         view = await uow.tickets.get(event.ticket_id, for_update=True)
         if event.type is EventType.TICKET_CREATED:
             if view is not None:
-                return None  # already known, from a GetTicket snapshot
+                return None, view  # already known, from a GetTicket snapshot
             view = TicketView.from_ticket(event.after, event.create_time)
             if not await uow.tickets.add(view):
-                return None  # a GetTicket snapshot got there first
+                # A GetTicket snapshot got there first: use it, locked.
+                return None, await uow.tickets.get(event.ticket_id, for_update=True)
             if view.active:
                 await uow.agents.add_workload(view.assignee_id, +1)
-            return view
+            return None, view
         if view is None:
-            return None  # created before this service's log begins; nothing to count
+            return None, None  # created before this service's log begins; nothing to count
+        before = replace(view)
         holder = view.workload_holder
         view.apply(event)
         if view.workload_holder != holder:
             await uow.agents.add_workload(holder, -1)
             await uow.agents.add_workload(view.workload_holder, +1)
         await uow.tickets.save(view)
-        return view
+        return before, view
 
     async def _after_change(self, uow: UnitOfWork, view: TicketView, event: TicketEvent) -> bool:
         """Close the open escalation of a ticket that was resolved, closed or deleted.

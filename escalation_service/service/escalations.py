@@ -24,12 +24,19 @@ from common.errors import (
 )
 from common.etags import check_etag
 from escalation_service.domain.agents import Agent
-from escalation_service.domain.decision import Decision, Evidence, decide, manual_decision
+from escalation_service.domain.decision import (
+    Decision,
+    Evidence,
+    decide,
+    manual_decision,
+    sla_decision,
+)
 from escalation_service.domain.escalation import Escalation, Suggestion, SuggestionState
 from escalation_service.domain.policy import Policy, check_skills
 from escalation_service.domain.reasons import Reason, Trigger
 from escalation_service.domain.selection import Availability, candidates, required_skills
 from escalation_service.domain.sentiment import SentimentAnalyzer, SentimentReading
+from escalation_service.domain.sla_clock import Fired
 from escalation_service.domain.tickets import TicketView
 from escalation_service.service.ports import TicketRefused, Tickets
 from escalation_service.service.unit_of_work import UnitOfWork
@@ -243,33 +250,77 @@ class EscalationService:
                     ticket=view.name,
                 )
             decision = manual_decision(policy, reason, actor, comment)
-            current = await uow.escalations.open_for_ticket(ticket_id, for_update=True)
-            level = 1
-            if current is not None:
-                level = current.level + 1
-                if policy.level(level) is None:
-                    raise FailedPrecondition(
-                        f"{current.name} is already at the last level ({current.level})",
-                        reason="TOP_LEVEL_REACHED",
-                        escalation=current.name,
-                    )
-                current.supersede(self._clock.now())
-                await uow.escalations.save(current)
-            escalation = await self._escalate(
+            escalation = await self._escalate_up(
                 uow,
                 policy,
                 view,
                 decision,
                 trigger,
                 actor=actor,
-                level=level,
                 comment=comment,
                 skills=frozenset(skills),
-                previous=current.id if current else "",
             )
             await self._remember(uow, key, escalation.name)
             await uow.commit()
         return escalation
+
+    async def escalate_for_sla(
+        self, uow: UnitOfWork, view: TicketView, fired: Sequence[Fired]
+    ) -> Escalation | None:
+        """Escalate for SLA breaches or further levels, inside the caller's unit of work
+        (the scheduler's, or the consumer's when an event finds a clock overdue): level 1,
+        or one up from the open escalation. None when the ticket is no longer active or is
+        already at the last level; a breach never loops."""
+        if not view.active:
+            return None
+        policy = await uow.policies.current()
+        decision = sla_decision(policy, fired)
+        try:
+            return await self._escalate_up(
+                uow, policy, view, decision, Trigger.SLA_BREACH, actor=SELF
+            )
+        except FailedPrecondition:
+            log.info("sla_escalation_at_top_level", tenant=uow.tenant_id, ticket=view.ticket_id)
+            return None
+
+    async def _escalate_up(
+        self,
+        uow: UnitOfWork,
+        policy: Policy,
+        view: TicketView,
+        decision: Decision,
+        trigger: Trigger,
+        *,
+        actor: str,
+        comment: str = "",
+        skills: frozenset[str] = frozenset(),
+    ) -> Escalation:
+        """A new escalation at level 1, or one level above the ticket's open one, which it
+        supersedes. FAILED_PRECONDITION (TOP_LEVEL_REACHED) past the policy's last level."""
+        current = await uow.escalations.open_for_ticket(view.ticket_id, for_update=True)
+        level = 1
+        if current is not None:
+            level = current.level + 1
+            if policy.level(level) is None:
+                raise FailedPrecondition(
+                    f"{current.name} is already at the last level ({current.level})",
+                    reason="TOP_LEVEL_REACHED",
+                    escalation=current.name,
+                )
+            current.supersede(self._clock.now())
+            await uow.escalations.save(current)
+        return await self._escalate(
+            uow,
+            policy,
+            view,
+            decision,
+            trigger,
+            actor=actor,
+            level=level,
+            comment=comment,
+            skills=skills,
+            previous=current.id if current else "",
+        )
 
     async def _remember(self, uow: UnitOfWork, key: RequestKey | None, resource: str) -> None:
         if key is not None:

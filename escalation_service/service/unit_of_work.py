@@ -17,7 +17,12 @@ from escalation_service.adapters.repository import (
     Suggestions,
     TicketViews,
 )
-from escalation_service.adapters.sla_repository import BusinessCalendars, SlaPolicies
+from escalation_service.adapters.sla_repository import (
+    BusinessCalendars,
+    SlaClocks,
+    SlaEventLog,
+    SlaPolicies,
+)
 
 
 class UnitOfWork:
@@ -30,6 +35,8 @@ class UnitOfWork:
     requests: RequestIds
     sla_policies: SlaPolicies
     calendars: BusinessCalendars
+    sla_clocks: SlaClocks
+    sla_events: SlaEventLog
 
     def __init__(self, engine: AsyncEngine, tenant_id: str) -> None:
         self._engine = engine
@@ -50,6 +57,8 @@ class UnitOfWork:
         self.requests = RequestIds(conn, tenant)
         self.sla_policies = SlaPolicies(conn, tenant)
         self.calendars = BusinessCalendars(conn, tenant)
+        self.sla_clocks = SlaClocks(conn, tenant)
+        self.sla_events = SlaEventLog(conn, tenant)
         return self
 
     async def __aexit__(
