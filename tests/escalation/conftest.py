@@ -20,11 +20,17 @@ from escalation_service.settings import WorkerSettings
 from tests.conftest import ACME, bearer, tenants_document
 from tests.e2e.test_chatwoot_intake import GATEWAY, K, delivery, message, state
 from ticket_service import bootstrap
-from ticketing.escalation.v1 import agent_pb2, escalation_service_pb2, escalation_service_pb2_grpc
+from ticketing.escalation.v1 import (
+    agent_pb2,
+    escalation_service_pb2,
+    escalation_service_pb2_grpc,
+    sla_service_pb2_grpc,
+)
 from ticketing.ticket.v1 import enums_pb2, ticket_service_pb2
 
 if TYPE_CHECKING:
     from ticketing.escalation.v1.escalation_service_pb2_grpc import EscalationServiceAsyncStub
+    from ticketing.escalation.v1.sla_service_pb2_grpc import SlaServiceAsyncStub
     from ticketing.ticket.v1.ticket_service_pb2_grpc import TicketServiceAsyncStub
 
 ACME_ESCALATION_TOKEN = "acme-escalation-token-0123456789"
@@ -34,6 +40,7 @@ FAST = WorkerSettings(
     queue_interval=timedelta(seconds=0.2),
     effects_retry_initial=timedelta(seconds=0.05),
     effects_retry_max=timedelta(seconds=0.2),
+    sla_interval=timedelta(seconds=0.05),
     agent_sync_interval=None,
 )
 
@@ -73,6 +80,14 @@ async def escalation_app(
     )
     yield app
     await app.stop(grace=1)
+
+
+@pytest.fixture
+async def sla(
+    escalation_app: escalation_bootstrap.EscalationApp,
+) -> AsyncIterator[SlaServiceAsyncStub]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{escalation_app.port}") as channel:
+        yield sla_service_pb2_grpc.SlaServiceStub(channel)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ naming request fields, etags, calendars in use, tenancy and credentials."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -13,10 +12,9 @@ import pytest
 from google.protobuf import duration_pb2, field_mask_pb2
 from google.type import date_pb2, dayofweek_pb2
 
-from escalation_service import bootstrap as escalation_bootstrap
 from tests.conftest import ACME, GLOBEX
 from tests.e2e.conftest import expect_error
-from ticketing.escalation.v1 import sla_pb2, sla_service_pb2, sla_service_pb2_grpc
+from ticketing.escalation.v1 import sla_pb2, sla_service_pb2
 from ticketing.ticket.v1 import enums_pb2
 
 if TYPE_CHECKING:
@@ -24,14 +22,6 @@ if TYPE_CHECKING:
 
 Req = sla_service_pb2
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
-
-
-@pytest.fixture
-async def sla(
-    escalation_app: escalation_bootstrap.EscalationApp,
-) -> AsyncIterator[SlaServiceAsyncStub]:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{escalation_app.port}") as channel:
-        yield sla_service_pb2_grpc.SlaServiceStub(channel)
 
 
 def mask(*paths: str) -> field_mask_pb2.FieldMask:
