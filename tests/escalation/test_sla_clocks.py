@@ -17,7 +17,7 @@ from google.type import date_pb2
 from common.clock import ManualClock
 from tests.conftest import ACME, GLOBEX
 from tests.e2e.conftest import expect_error
-from tests.e2e.test_chatwoot_intake import GATEWAY, K, delivery, message, state
+from tests.e2e.test_chatwoot_intake import GATEWAY, K, S, delivery, message, state
 from tests.escalation.conftest import Desk
 from tests.support import eventually
 from ticketing.escalation.v1 import escalation_pb2, sla_pb2
@@ -300,6 +300,36 @@ async def test_waiting_on_the_customer_pauses_the_clock(
     assert when(clocks[RESOLUTION].due_time) == pytest.approx(clock.now() + 90 * MINUTE, abs=MINUTE)
     clock.advance(91 * MINUTE)
     await sla_desk.breach(ticket)
+
+
+async def test_a_snooze_in_chatwoot_pauses_the_clock_until_it_ends(
+    sla_desk: SlaDesk, clock: ManualClock
+) -> None:
+    await sla_desk.policy("resolve", resolution=2 * HOUR)
+    ticket = await sla_desk.desk.open_ticket(9108)
+    await sla_desk.clocks_when(ticket, has(RESOLUTION))
+
+    async def conversation(status: int, at: float) -> None:
+        await sla_desk.desk.tickets.ApplyChatwootDelivery(
+            delivery(
+                K.CHATWOOT_EVENT_KIND_CONVERSATION_STATUS_CHANGED,
+                conversation=state(
+                    9108, at=at, status=status, contact_id=9108, email="c9108@example.com"
+                ),
+            ),
+            metadata=GATEWAY,
+        )
+
+    clock.advance(HOUR)
+    await conversation(S.CHATWOOT_STATUS_SNOOZED, at=60)
+    await sla_desk.clocks_when(ticket, has(RESOLUTION, state=M.SLA_CLOCK_STATE_PAUSED))
+    clock.advance(3 * HOUR)
+    await sla_desk.quiet()
+    assert await sla_desk.events(ticket) == []
+
+    await conversation(S.CHATWOOT_STATUS_OPEN, at=120)
+    clocks = await sla_desk.clocks_when(ticket, has(RESOLUTION, state=M.SLA_CLOCK_STATE_RUNNING))
+    assert clocks[RESOLUTION].remaining.ToTimedelta() == pytest.approx(HOUR, abs=MINUTE)
 
 
 async def test_a_reopened_ticket_resumes_its_resolution_clock(
