@@ -98,7 +98,7 @@ async def start(
     consumer = EventConsumer(
         service, tracker, tickets, sorted(tokens), clock, page_size=settings.page_size
     )
-    scheduler = SlaScheduler(engine, tracker, clock)
+    scheduler = SlaScheduler(engine, tracker, clock, watermark=consumer.caught_up)
     servicer = EscalationServicer(service, directory)
     sla_servicer = SlaServicer(SlaAdmin(engine, clock), SlaReader(engine, service, clock))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -26,6 +27,9 @@ from escalation_service.service.unit_of_work import UnitOfWork
 log = structlog.get_logger("escalation_service.consumer")
 
 CONSUMER = "escalation"
+# An event is stamped when its change starts and gets its cursor when it commits a few
+# milliseconds later: a log read at T is taken as complete only up to T minus this.
+LOG_SETTLE = timedelta(seconds=1)
 
 
 class EventConsumer:
@@ -45,6 +49,7 @@ class EventConsumer:
         self._tenants = tuple(tenant_ids)
         self._clock = clock
         self._page_size = page_size
+        self._caught_up: dict[str, datetime] = {}
 
     async def poll_all(self) -> int:
         """One pass over every tenant; returns the events applied."""
@@ -64,6 +69,7 @@ class EventConsumer:
         while True:
             async with self._service.unit_of_work(tenant_id) as uow:
                 cursor = await uow.cursors.get(CONSUMER)
+            read_time = self._clock.now()
             events, head = await self._tickets.list_events(tenant_id, cursor, self._page_size)
             for event in events:
                 if not await self._apply(tenant_id, cursor, event):
@@ -71,7 +77,17 @@ class EventConsumer:
                 cursor = event.cursor
                 applied += 1
             if not events or cursor >= head:
+                self._caught_up[tenant_id] = read_time - LOG_SETTLE
                 return applied
+
+    def caught_up(self, tenant_id: str) -> datetime | None:
+        """Every ticket event of the tenant that happened before this time has been applied
+        (by this replica or another); None until this replica has seen the log's head.
+
+        The SLA scheduler fires no clock due after it: a reply that met a clock but is not
+        yet applied (the consumer lagging, or catching up after a restart) must stop the
+        clock before the scheduler can call it a breach."""
+        return self._caught_up.get(tenant_id)
 
     async def _apply(self, tenant_id: str, cursor: int, event: TicketEvent) -> bool:
         policy: Policy | None = None

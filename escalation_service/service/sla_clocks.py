@@ -11,7 +11,7 @@ a restart repeats nothing.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -106,11 +106,16 @@ class SlaScheduler:
         clock: Clock,
         *,
         batch: int = SCHEDULER_BATCH,
+        watermark: Callable[[str], datetime | None] | None = None,
     ) -> None:
+        """`watermark(tenant)`: the time up to which the tenant's ticket events have all
+        been applied (None: not known yet); clocks due later wait for it. Without one,
+        clocks fire as soon as they are due."""
         self._engine = engine
         self._tracker = tracker
         self._clock = clock
         self._batch = batch
+        self._watermark = watermark
 
     async def tick(self) -> int:
         """Fire everything due now; returns how many firings were logged."""
@@ -121,24 +126,30 @@ class SlaScheduler:
                 due = await due_tickets(conn, now, self._batch)
             # Replicas that read the same batch start at different places in it.
             random.shuffle(due)
-            fired = claimed = 0
+            fired = 0
             for item in due:
-                count = await self._fire_ticket(item.tenant_id, item.ticket_id, now)
-                if count is not None:
-                    claimed += 1
-                    fired += count
+                horizon = self._horizon(item.tenant_id, now)
+                if horizon is not None:
+                    fired += await self._fire_ticket(item.tenant_id, item.ticket_id, horizon)
             total += fired
-            # A full batch of which we claimed some: there may be more due behind it.
-            if len(due) < self._batch or claimed == 0:
+            # A full batch that fired something: there may be more due behind it.
+            if len(due) < self._batch or fired == 0:
                 return total
 
-    async def _fire_ticket(self, tenant_id: str, ticket_id: str, now: datetime) -> int | None:
-        """Fire the ticket's due clocks; None when another transaction holds the ticket."""
+    def _horizon(self, tenant_id: str, now: datetime) -> datetime | None:
+        if self._watermark is None:
+            return now
+        caught_up = self._watermark(tenant_id)
+        return None if caught_up is None else min(now, caught_up)
+
+    async def _fire_ticket(self, tenant_id: str, ticket_id: str, now: datetime) -> int:
+        """Fire what the ticket's clocks have due by `now`; 0 when nothing is (any more),
+        or another transaction holds the ticket."""
         try:
             async with UnitOfWork(self._engine, tenant_id) as uow:
                 view = await uow.tickets.get(ticket_id, for_update=True, skip_locked=True)
                 if view is None:
-                    return None
+                    return 0
                 clocks = await uow.sla_clocks.for_ticket(ticket_id)
                 after = {metric: replace(clock) for metric, clock in clocks.items()}
                 fired = [f for clock in after.values() for f in clock.fire(now)]
@@ -151,7 +162,7 @@ class SlaScheduler:
             # A firing already logged: this transaction rolled back whole; the clock's
             # stored state says what happened.
             log.warning("sla_fire_conflict", tenant=tenant_id, ticket=ticket_id, error=str(error))
-            return None
+            return 0
         return len(fired)
 
 

@@ -175,3 +175,27 @@ async def test_a_restart_between_warning_and_breach_repeats_nothing_and_loses_no
         )
         assert answer.clocks[0].state == sla_pb2.SLA_CLOCK_STATE_BREACHED
         assert answer.clocks[0].remaining.ToTimedelta() < timedelta(0)
+
+
+async def test_a_reply_made_while_the_service_was_down_is_no_breach_after_it_returns(
+    start_replica: Replica, clock: ManualClock, stub: object
+) -> None:
+    # The reply came in time, but the clock fell due before the restarted replica read it:
+    # the scheduler must wait for the event log before it calls anything a breach.
+    before = await start_replica()
+    async with sla_desk_on(before, stub, clock) as sla_desk:
+        await sla_desk.policy("standard", first=HOUR)
+        ticket = await sla_desk.desk.open_ticket(9302)
+        await sla_desk.clocks_when(ticket, has(FIRST))
+    await before.stop(grace=1)
+
+    clock.advance(30 * MINUTE)
+    await sla_desk.reply(9302)
+    clock.advance(2 * HOUR)
+    after = await start_replica()
+    async with sla_desk_on(after, stub, clock) as sla_desk:
+        clocks = await sla_desk.clocks_when(ticket, has(FIRST, state=sla_pb2.SLA_CLOCK_STATE_MET))
+        assert clocks[FIRST].remaining.ToTimedelta() == pytest.approx(30 * MINUTE, abs=MINUTE)
+        await sla_desk.quiet()
+        assert await sla_desk.events(ticket) == []
+        assert await sla_desk.escalations_of(ticket) == []
