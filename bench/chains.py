@@ -26,7 +26,8 @@ import grpc
 import psycopg
 from sqlalchemy.engine import make_url
 
-from bench.deliveries import ACCOUNT_ID, Delivery
+from bench.deliveries import ACCOUNT_ID, Delivery, signed_headers
+from bench.load_driver import Source, http_request
 from tests.processes.support import (
     REPO_ROOT,
     START_TIMEOUT,
@@ -96,6 +97,19 @@ class Chain:
     def missing(self, answered: Sequence[Delivery]) -> list[Delivery]:
         stored = self.stored_keys()
         return [d for d in answered if self.key_of(d) not in stored]
+
+    def source(self, next_delivery: Callable[[], Delivery | None]) -> Source[Delivery]:
+        """Requests for the load driver: each delivery posted here, signed when sent."""
+        host = f"127.0.0.1:{self.port}"
+
+        def source() -> tuple[bytes, Delivery] | None:
+            delivery = next_delivery()
+            if delivery is None:
+                return None
+            headers = signed_headers(WEBHOOK_SECRET, delivery)
+            return http_request(host, self.path, headers, delivery.body), delivery
+
+        return source
 
 
 def _query_keys(
@@ -179,9 +193,14 @@ def migrate(database: Database, directory: Path) -> None:
         raise RuntimeError(f"migration failed ({result.returncode}):\n{result.stderr}")
 
 
-def _ticket_env(database: Database, directory: Path, port: int) -> dict[str, str]:
+def _tenants_file(directory: Path) -> Path:
     tenants = directory / "tenants.toml"
     tenants.write_text(TENANTS)
+    return tenants
+
+
+def _ticket_env(database: Database, directory: Path, port: int) -> dict[str, str]:
+    tenants = _tenants_file(directory)
     return {
         "LOG_LEVEL": LOG_LEVEL,
         "TICKET_DATABASE_URL": database.url,
@@ -193,6 +212,15 @@ def _ticket_env(database: Database, directory: Path, port: int) -> dict[str, str
         "TICKET_SYNC_ENABLED": "false",
         "TICKET_RECONCILE_ENABLED": "false",
     }
+
+
+def _stored_messages(database: Database) -> Callable[[], set[str]]:
+    return _query_keys(
+        database,
+        "SELECT chatwoot_message_id FROM conversation_messages "
+        "WHERE tenant_id = %s AND account_id = %s",
+        (TENANT, ACCOUNT_ID),
+    )
 
 
 @contextlib.contextmanager
@@ -218,11 +246,6 @@ def real_chain(database: Database, directory: Path) -> Iterator[Chain]:
                 port=gateway_port,
                 path=f"/webhooks/chatwoot/{INTEGRATION}",
                 pids={"gateway": gateway.pid, "service": service.pid},
-                stored_keys=_query_keys(
-                    database,
-                    "SELECT chatwoot_message_id FROM conversation_messages "
-                    "WHERE tenant_id = %s AND account_id = %s",
-                    (TENANT, ACCOUNT_ID),
-                ),
+                stored_keys=_stored_messages(database),
                 key_of=lambda d: str(d.message_id),
             )
