@@ -126,8 +126,11 @@ async def _connect(host: str, port: int) -> _Connection:
 
 @dataclass
 class PhaseResult(Generic[T]):
-    """What one phase measured. `latencies` are seconds, in completion order; `starts`
-    (time.perf_counter) are when each of those requests was sent, or due in a paced phase."""
+    """What one phase measured. `latencies` are seconds, in completion order; `starts` are
+    when each of those requests was sent, or due in a paced phase, by the wall clock
+    (time.time()), for comparing with times the server records. Each is read when its
+    request goes out: a wall clock that steps during a phase (NTP, the VM's host) then
+    skews only the requests in flight at that moment."""
 
     elapsed: float = 0.0
     latencies: list[float] = field(default_factory=list)
@@ -200,12 +203,12 @@ class LoadDriver(Generic[T]):
                 if request is None:
                     return
                 raw, tag = request
-                sent = time.perf_counter()
+                sent_wall, sent = time.time(), time.perf_counter()
                 status = await self._send(slot, raw)
                 last_answer = time.perf_counter()
                 result.latencies.append(last_answer - sent)
                 result.answers.append((tag, status))
-                result.starts.append(sent)
+                result.starts.append(sent_wall)
 
         await asyncio.gather(*(worker(slot) for slot in range(len(self._connections))))
         result.elapsed = last_answer - start
@@ -239,11 +242,12 @@ class LoadDriver(Generic[T]):
                 if request is None:
                     continue
                 raw, tag = request
+                due_wall = time.time() - (time.perf_counter() - at)
                 status = await self._send(slot, raw)
                 last_answer = time.perf_counter()
                 result.latencies.append(last_answer - at)
                 result.answers.append((tag, status))
-                result.starts.append(at)
+                result.starts.append(due_wall)
 
         await asyncio.gather(schedule(), *(worker(slot) for slot in range(len(self._connections))))
         result.elapsed = last_answer - start
