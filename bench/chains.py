@@ -1,13 +1,15 @@
-"""Start and stop the two chains the benchmark compares, as real processes on 127.0.0.1.
+"""Start and stop the chains the benchmarks measure, as real processes on 127.0.0.1.
 
 - real: `python -m gateway` + `python -m ticket_service` (migrated first with
   `python -m ticket_service migrate`), configured as tests/processes/test_webhook_chain.py
   configures them, on the run's PostgreSQL database;
-- bare: `python -m bench.bare_chain gateway` + `... service` on the same database.
+- bare: `python -m bench.bare_chain gateway` + `... service` on the same database;
+- escalation: the real chain plus `python -m escalation_service`, started by devstack's
+  `Stack` as `make demo` starts it, without the Chatwoot simulator.
 
-Both log at WARNING only, so per-request logging does not dominate what is measured.
-Process handling (own process group, output collected in the background, bounded waits,
-nothing leaked) is tests/processes/support.py's.
+All log at WARNING only, so per-request logging does not dominate what is measured.
+Process handling of the first two (own process group, output collected in the background,
+bounded waits, nothing leaked) is tests/processes/support.py's, of the third devstack's.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import io
 import secrets
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import LiteralString
@@ -26,7 +28,9 @@ import grpc
 import psycopg
 from sqlalchemy.engine import make_url
 
-from bench.deliveries import ACCOUNT_ID, Delivery
+from bench.deliveries import ACCOUNT_ID, Delivery, signed_headers
+from bench.load_driver import Source, http_request
+from devstack.stack import Stack, local_environment, wait_until_ready
 from tests.processes.support import (
     REPO_ROOT,
     START_TIMEOUT,
@@ -50,6 +54,11 @@ default_phone_region = "US"
 principal = "gateway"
 source = "chatwoot"
 token = "bench-gateway-token-0123456789"
+
+[[tenants.api_tokens]]
+principal = "escalation-service"
+source = "escalation"
+token = "bench-escalation-token-0123456789"
 
 [[tenants.chatwoot]]
 name = "{INTEGRATION}"
@@ -96,6 +105,19 @@ class Chain:
     def missing(self, answered: Sequence[Delivery]) -> list[Delivery]:
         stored = self.stored_keys()
         return [d for d in answered if self.key_of(d) not in stored]
+
+    def source(self, next_delivery: Callable[[], Delivery | None]) -> Source[Delivery]:
+        """Requests for the load driver: each delivery posted here, signed when sent."""
+        host = f"127.0.0.1:{self.port}"
+
+        def source() -> tuple[bytes, Delivery] | None:
+            delivery = next_delivery()
+            if delivery is None:
+                return None
+            headers = signed_headers(WEBHOOK_SECRET, delivery)
+            return http_request(host, self.path, headers, delivery.body), delivery
+
+        return source
 
 
 def _query_keys(
@@ -179,9 +201,14 @@ def migrate(database: Database, directory: Path) -> None:
         raise RuntimeError(f"migration failed ({result.returncode}):\n{result.stderr}")
 
 
-def _ticket_env(database: Database, directory: Path, port: int) -> dict[str, str]:
+def _tenants_file(directory: Path) -> Path:
     tenants = directory / "tenants.toml"
     tenants.write_text(TENANTS)
+    return tenants
+
+
+def _ticket_env(database: Database, directory: Path, port: int) -> dict[str, str]:
+    tenants = _tenants_file(directory)
     return {
         "LOG_LEVEL": LOG_LEVEL,
         "TICKET_DATABASE_URL": database.url,
@@ -193,6 +220,15 @@ def _ticket_env(database: Database, directory: Path, port: int) -> dict[str, str
         "TICKET_SYNC_ENABLED": "false",
         "TICKET_RECONCILE_ENABLED": "false",
     }
+
+
+def _stored_messages(database: Database) -> Callable[[], set[str]]:
+    return _query_keys(
+        database,
+        "SELECT chatwoot_message_id FROM conversation_messages "
+        "WHERE tenant_id = %s AND account_id = %s",
+        (TENANT, ACCOUNT_ID),
+    )
 
 
 @contextlib.contextmanager
@@ -218,11 +254,51 @@ def real_chain(database: Database, directory: Path) -> Iterator[Chain]:
                 port=gateway_port,
                 path=f"/webhooks/chatwoot/{INTEGRATION}",
                 pids={"gateway": gateway.pid, "service": service.pid},
-                stored_keys=_query_keys(
-                    database,
-                    "SELECT chatwoot_message_id FROM conversation_messages "
-                    "WHERE tenant_id = %s AND account_id = %s",
-                    (TENANT, ACCOUNT_ID),
-                ),
+                stored_keys=_stored_messages(database),
                 key_of=lambda d: str(d.message_id),
             )
+
+
+@contextlib.asynccontextmanager
+async def escalation_chain(
+    database: Database, directory: Path, *, poll_seconds: float | None = None
+) -> AsyncIterator[Chain]:
+    """The gateway, the ticket service and the escalation service on `database`, which is
+    migrated first, with every process's output in `directory`. The services keep their
+    production polling intervals unless `poll_seconds` sets the escalation consumer's."""
+    env = local_environment(directory)
+    # The demo's short intervals would flatter the decision latency.
+    for name in ("TICKET_SYNC_POLL_SECONDS", "ESCALATION_POLL_SECONDS"):
+        env.pop(name)
+    env |= {
+        "TICKET_DATABASE_URL": database.url,
+        "ESCALATION_DATABASE_URL": database.url,
+        "TICKETING_TENANTS_FILE": str(_tenants_file(directory)),
+        "LOG_LEVEL": LOG_LEVEL,
+    }
+    if poll_seconds is not None:
+        env["ESCALATION_POLL_SECONDS"] = str(poll_seconds)
+    stack = await Stack.start(env, logs=directory)
+    failed = True
+    try:
+        await wait_until_ready(env, START_TIMEOUT)
+        yield Chain(
+            name="escalation",
+            port=int(env["GATEWAY_PORT"]),
+            path=f"/webhooks/chatwoot/{INTEGRATION}",
+            pids={name: child.pid for name, child in stack.children.items()},
+            stored_keys=_stored_messages(database),
+            key_of=lambda d: str(d.message_id),
+        )
+        failed = stack.exited() != []
+    finally:
+        await stack.stop()
+        if failed:
+            _show_logs(directory)
+
+
+def _show_logs(directory: Path, lines: int = 40) -> None:
+    """The end of each process's log, when something failed: the directory goes away."""
+    for log in sorted(directory.glob("*.log")):
+        tail = log.read_text(errors="replace").splitlines()[-lines:]
+        print(f"--- {log.name}", *tail, sep="\n", file=sys.stderr)

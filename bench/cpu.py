@@ -15,12 +15,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 TICK_SECONDS = 1.0 / os.sysconf("SC_CLK_TCK")
 SAMPLE_INTERVAL = 0.1
+IDLE_CORES = 0.25  # "idle enough": what other processes may use while we start a chain
 _PROC = Path("/proc")
 
 FindPids = Callable[[], Iterable[int]]
@@ -43,6 +45,11 @@ def machine_ticks() -> tuple[int, int]:
     values = [int(v) for v in first[1:9]]  # user nice system idle iowait irq softirq steal
     idle = values[3] + values[4]
     return sum(values) - idle, sum(values)
+
+
+def fixed(*pids: int) -> FindPids:
+    """A group of processes that live as long as the phase."""
+    return lambda: pids
 
 
 def postgres_backends(database: str) -> FindPids:
@@ -167,3 +174,15 @@ class CpuMeter:
                 processes={n: g.processes for n, g in self._groups.items()},
                 machine_busy=(busy_after - busy_before) * TICK_SECONDS,
             )
+
+
+async def wait_for_idle(at_most: float) -> float:
+    """Wait up to `at_most` seconds for the rest of the machine to go quiet (other
+    engineers' tests and builds share it); the cores they used in the last second."""
+    deadline = time.monotonic() + at_most
+    while True:
+        busy, _ = machine_ticks()
+        await asyncio.sleep(1.0)
+        others = (machine_ticks()[0] - busy) * TICK_SECONDS
+        if others < IDLE_CORES or time.monotonic() >= deadline:
+            return others

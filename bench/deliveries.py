@@ -103,21 +103,28 @@ class DeliveryFactory:
         """A customer message on a random conversation."""
         return self._make(self._rng.randrange(self.conversations))
 
-    def _make(self, index: int) -> Delivery:
+    def message(self, index: int, text: str) -> Delivery:
+        """A customer message saying `text` on conversation `index` (0 ≤ index <
+        conversations); `{order}` in it becomes an order number."""
+        return self._make(index, text)
+
+    def _make(self, index: int, text: str | None = None) -> Delivery:
         self._count += 1
         number = self._count
         message_id = _FIRST_MESSAGE + number
         conversation_id = _FIRST_CONVERSATION + index
         now = time.time()
         created = datetime.fromtimestamp(now, UTC)
-        text = _TEXTS[number % len(_TEXTS)].format(order=f"A-{10_000 + number}")
+        if text is None:
+            text = _TEXTS[number % len(_TEXTS)]
+        text = text.format(order=f"A-{10_000 + number}")
         values = {
             "message": str(message_id),
             "conversation": str(conversation_id),
             "contact": str(_FIRST_CONTACT + index),
             "email": f'"customer{index}@example.com"',
             "name": f'"Customer {index}"',
-            "content": f'"{text}"',
+            "content": json.dumps(text),
             "created_iso": f'"{created.isoformat(timespec="milliseconds")[:-6]}Z"',
             "created_unix": str(int(now)),
             # Chatwoot bumps the conversation's updated_at with every message.

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar, cast
 
@@ -31,6 +31,15 @@ Source = Callable[[], Request[T] | None]
 
 CONNECT_TIMEOUT = 5.0
 NO_STATUS = 0  # recorded for a request whose connection failed before an answer
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile of `values` (0 when there are none)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), math.ceil(fraction * len(ordered))))
+    return ordered[rank - 1]
 
 
 def http_request(host: str, path: str, headers: list[tuple[str, str]], body: bytes) -> bytes:
@@ -117,11 +126,16 @@ async def _connect(host: str, port: int) -> _Connection:
 
 @dataclass
 class PhaseResult(Generic[T]):
-    """What one phase measured. `latencies` are seconds, in completion order."""
+    """What one phase measured. `latencies` are seconds, in completion order; `starts` are
+    when each of those requests was sent, or due in a paced phase, by the wall clock
+    (time.time()), for comparing with times the server records. Each is read when its
+    request goes out: a wall clock that steps during a phase (NTP, the VM's host) then
+    skews only the requests in flight at that moment."""
 
     elapsed: float = 0.0
     latencies: list[float] = field(default_factory=list)
     answers: list[tuple[T, int]] = field(default_factory=list)
+    starts: list[float] = field(default_factory=list)
 
     @property
     def completed(self) -> int:
@@ -133,11 +147,7 @@ class PhaseResult(Generic[T]):
 
     def percentile(self, fraction: float) -> float:
         """Nearest-rank percentile of the latencies, in seconds (0 when there are none)."""
-        if not self.latencies:
-            return 0.0
-        ordered = sorted(self.latencies)
-        rank = max(1, min(len(ordered), math.ceil(fraction * len(ordered))))
-        return ordered[rank - 1]
+        return percentile(self.latencies, fraction)
 
     def statuses(self) -> dict[int, int]:
         counts: dict[int, int] = {}
@@ -193,11 +203,12 @@ class LoadDriver(Generic[T]):
                 if request is None:
                     return
                 raw, tag = request
-                sent = time.perf_counter()
+                sent_wall, sent = time.time(), time.perf_counter()
                 status = await self._send(slot, raw)
                 last_answer = time.perf_counter()
                 result.latencies.append(last_answer - sent)
                 result.answers.append((tag, status))
+                result.starts.append(sent_wall)
 
         await asyncio.gather(*(worker(slot) for slot in range(len(self._connections))))
         result.elapsed = last_answer - start
@@ -231,10 +242,12 @@ class LoadDriver(Generic[T]):
                 if request is None:
                     continue
                 raw, tag = request
+                due_wall = time.time() - (time.perf_counter() - at)
                 status = await self._send(slot, raw)
                 last_answer = time.perf_counter()
                 result.latencies.append(last_answer - at)
                 result.answers.append((tag, status))
+                result.starts.append(due_wall)
 
         await asyncio.gather(schedule(), *(worker(slot) for slot in range(len(self._connections))))
         result.elapsed = last_answer - start

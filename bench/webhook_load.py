@@ -23,15 +23,12 @@ import os
 import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import uvloop
 
 from bench.chains import (
-    WEBHOOK_SECRET,
     Chain,
     Database,
     bare_chain,
@@ -39,23 +36,15 @@ from bench.chains import (
     migrate,
     real_chain,
 )
-from bench.cpu import (
-    TICK_SECONDS,
-    CpuMeter,
-    CpuReport,
-    FindPids,
-    machine_ticks,
-    postgres_backends,
-)
-from bench.deliveries import Delivery, DeliveryFactory, signed_headers
-from bench.load_driver import LoadDriver, PhaseResult, Source, http_request
+from bench.cpu import CpuMeter, CpuReport, fixed, postgres_backends, wait_for_idle
+from bench.deliveries import Delivery, DeliveryFactory
+from bench.load_driver import LoadDriver, PhaseResult
 
 TARGET_RATIO = 0.5
 TARGET_P99_MS = 100.0
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 GROUPS = ("gateway", "service", "postgres", "driver")
 SEEDING_CONCURRENCY = 8
-IDLE_CORES = 0.25  # "idle enough": what other processes may use while we start a chain
 
 
 @dataclass
@@ -111,23 +100,6 @@ class Options:
     json_path: Path | None
 
 
-def _source(chain: Chain, next_delivery: Callable[[], Delivery | None]) -> Source[Delivery]:
-    host = f"127.0.0.1:{chain.port}"
-
-    def source() -> tuple[bytes, Delivery] | None:
-        delivery = next_delivery()
-        if delivery is None:
-            return None
-        headers = signed_headers(WEBHOOK_SECRET, delivery)
-        return http_request(host, chain.path, headers, delivery.body), delivery
-
-    return source
-
-
-def _pids(*pids: int) -> FindPids:
-    return lambda: pids
-
-
 async def _measure(
     chain: Chain,
     database: Database,
@@ -147,7 +119,7 @@ async def _measure(
         seeder = LoadDriver(
             "127.0.0.1",
             chain.port,
-            _source(chain, lambda: next(seeding, None)),
+            chain.source(lambda: next(seeding, None)),
             concurrency=min(options.concurrency, SEEDING_CONCURRENCY),
         )
         await seeder.open()
@@ -155,16 +127,16 @@ async def _measure(
         seeder.close()
 
     driver = LoadDriver(
-        "127.0.0.1", chain.port, _source(chain, factory.next), concurrency=options.concurrency
+        "127.0.0.1", chain.port, chain.source(factory.next), concurrency=options.concurrency
     )
     await driver.open()
     try:
         results["warmup"] = await driver.sustained(options.warmup)
         groups = {
-            "gateway": _pids(chain.pids["gateway"]),
-            "service": _pids(chain.pids["service"]),
+            "gateway": fixed(chain.pids["gateway"]),
+            "service": fixed(chain.pids["service"]),
             "postgres": postgres_backends(database.name),
-            "driver": _pids(os.getpid()),
+            "driver": fixed(os.getpid()),
         }
         meter = CpuMeter(groups)
         async with meter.measure():
@@ -189,18 +161,6 @@ async def _measure(
     return ChainRun(chain.name, round_number, sustained_phase, paced_phase, statuses, len(missing))
 
 
-async def _wait_for_idle(at_most: float) -> float:
-    """Wait up to `at_most` seconds for the rest of the machine to go quiet (other
-    engineers' tests and builds share it); the cores they used in the last second."""
-    deadline = time.monotonic() + at_most
-    while True:
-        busy, _ = machine_ticks()
-        await asyncio.sleep(1.0)
-        others = (machine_ticks()[0] - busy) * TICK_SECONDS
-        if others < IDLE_CORES or time.monotonic() >= deadline:
-            return others
-
-
 async def _benchmark(options: Options, database: Database, directory: Path) -> list[ChainRun]:
     factory = DeliveryFactory(options.conversations)
     migrate(database, directory)
@@ -209,7 +169,7 @@ async def _benchmark(options: Options, database: Database, directory: Path) -> l
     for round_number in range(1, options.rounds + 1):
         order = ("bare", "real") if round_number % 2 else ("real", "bare")
         for name in order:
-            others = await _wait_for_idle(options.idle_wait)
+            others = await wait_for_idle(options.idle_wait)
             print(
                 f"round {round_number}: {name} chain (others using {others:.2f} cores) …",
                 file=sys.stderr,
