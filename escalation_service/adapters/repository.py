@@ -213,6 +213,24 @@ class Agents(_Repository):
         return int(count or 0)
 
 
+def view_values(tenant_id: str, view: TicketView) -> dict[str, Any]:
+    """A ticket view's row."""
+    return {
+        "tenant_id": tenant_id,
+        "ticket_id": view.ticket_id,
+        "status": view.status,
+        "priority": view.priority.value,
+        "assignee_id": view.assignee_id,
+        "labels": list(view.labels),
+        "deleted": view.deleted,
+        "customer_streak": view.customer_streak,
+        "inbox_id": view.inbox_id,
+        "snoozed": view.snoozed,
+        "replied": view.replied,
+        "update_time": view.update_time,
+    }
+
+
 def _view(row: Row[Any]) -> TicketView:
     return TicketView(
         ticket_id=row.ticket_id,
@@ -248,7 +266,9 @@ class TicketViews(_Repository):
         GetTicket snapshot may race to create it); returns whether this one was inserted."""
         try:
             async with self._conn.begin_nested():
-                await self._conn.execute(ticket_views.insert().values(self._values(view)))
+                await self._conn.execute(
+                    ticket_views.insert().values(view_values(self._tenant, view))
+                )
         except IntegrityError:
             return False
         return True
@@ -260,24 +280,8 @@ class TicketViews(_Repository):
                 ticket_views.c.tenant_id == self._tenant,
                 ticket_views.c.ticket_id == view.ticket_id,
             )
-            .values(self._values(view))
+            .values(view_values(self._tenant, view))
         )
-
-    def _values(self, view: TicketView) -> dict[str, Any]:
-        return {
-            "tenant_id": self._tenant,
-            "ticket_id": view.ticket_id,
-            "status": view.status,
-            "priority": view.priority.value,
-            "assignee_id": view.assignee_id,
-            "labels": list(view.labels),
-            "deleted": view.deleted,
-            "customer_streak": view.customer_streak,
-            "inbox_id": view.inbox_id,
-            "snoozed": view.snoozed,
-            "replied": view.replied,
-            "update_time": view.update_time,
-        }
 
 
 def _escalation(row: Row[Any]) -> Escalation:

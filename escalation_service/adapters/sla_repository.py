@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy import Row, Select, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.errors import Aborted, AlreadyExists
@@ -244,7 +244,8 @@ def _clock(row: Row[Any]) -> SlaClock:
     )
 
 
-def _clock_values(clock: SlaClock) -> dict[str, Any]:
+def clock_values(clock: SlaClock) -> dict[str, Any]:
+    """A clock's stored columns, without its key (tenant, ticket, metric)."""
     return {
         "policy_id": clock.policy_id,
         "calendar_id": clock.calendar_id,
@@ -299,7 +300,7 @@ class SlaClocks(_Repository):
                         tenant_id=self._tenant,
                         ticket_id=ticket_id,
                         metric=metric.value,
-                        **_clock_values(clock),
+                        **clock_values(clock),
                     )
                 )
             elif clock != before[metric]:
@@ -310,7 +311,7 @@ class SlaClocks(_Repository):
                         c.ticket_id == ticket_id,
                         c.metric == metric.value,
                     )
-                    .values(_clock_values(clock))
+                    .values(clock_values(clock))
                 )
 
 
@@ -320,16 +321,21 @@ class DueTicket:
     ticket_id: str
 
 
-async def due_tickets(conn: AsyncConnection, now: datetime, limit: int) -> list[DueTicket]:
-    """Tickets with a clock due by `now`, most overdue first, across tenants. Reads only the
-    partial index on `next_fire_time`, so the cost follows the due clocks, not all clocks."""
+def due_query(now: datetime, limit: int) -> Select[tuple[str, str]]:
+    """The clocks due by `now`, most overdue first, across tenants. Reads only the partial
+    index on `next_fire_time`, so the cost follows the due clocks, not all clocks."""
     c = sla_clocks.c
-    rows = await conn.execute(
+    return (
         select(c.tenant_id, c.ticket_id)
         .where(c.next_fire_time.is_not(None), c.next_fire_time <= now)
         .order_by(c.next_fire_time)
         .limit(limit)
     )
+
+
+async def due_tickets(conn: AsyncConnection, now: datetime, limit: int) -> list[DueTicket]:
+    """Tickets with a clock due by `now` (see `due_query`), each once."""
+    rows = await conn.execute(due_query(now, limit))
     return list(dict.fromkeys(DueTicket(row.tenant_id, row.ticket_id) for row in rows))
 
 
