@@ -3,43 +3,21 @@ its escalation, the calls to the ticket service, SLA firings and the clocks by s
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import grpc
-import pytest
 
 from common.clock import ManualClock
-from common.config import TenantsConfig
-from common.db import create_engine
 from escalation_service import bootstrap as escalation_bootstrap
-from tests.escalation.conftest import FAST, Desk
+from tests.escalation.conftest import Desk
 from tests.escalation.test_escalation_flow import settled
 from tests.escalation.test_sla_clocks import FIRST, RESOLUTION, SlaDesk, has, when
 from tests.metrics.support import rpc, sample, scrape, value
 from tests.support import eventually
-from ticket_service import bootstrap
 from ticketing.escalation.v1 import sla_service_pb2_grpc
 
 TICKETS = "ticketing.ticket.v1.TicketService"
 ESCALATIONS = "ticketing.escalation.v1.EscalationService"
-
-
-@pytest.fixture
-async def escalation_app(
-    database_url: str, tenants: TenantsConfig, clock: ManualClock, ticket_app: bootstrap.TicketApp
-) -> AsyncIterator[escalation_bootstrap.EscalationApp]:
-    app = await escalation_bootstrap.start(
-        engine=create_engine(database_url),
-        tenants=tenants,
-        listen="127.0.0.1:0",
-        ticket_service_target=f"127.0.0.1:{ticket_app.port}",
-        clock=clock,
-        workers=FAST,
-        metrics_listen="127.0.0.1:0",
-    )
-    yield app
-    await app.stop(grace=1)
 
 
 async def test_an_escalation_moves_decisions_escalations_and_grpc_counters(

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from common.config import TenantsConfig
 from gateway.body import MAX_BODY_BYTES
 from tests.chatwoot_samples import sample
 from tests.gateway.support import RunningGateway, run_gateway
-from tests.metrics.support import Samples, rpc, value
+from tests.metrics.support import Samples, parse, rpc, value
 from tests.metrics.support import sample as registry_sample
 from tests.processes.support import free_port
 from ticket_service import bootstrap
@@ -23,11 +21,7 @@ ACME = {"integration": "acme-chatwoot"}
 async def scraped(gateway: RunningGateway) -> Samples:
     answer = await gateway.client.get("/metrics")
     assert answer.status_code == 200
-    return {
-        (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(answer.text)
-        for s in family.samples
-    }
+    return parse(answer.text)
 
 
 async def test_deliveries_and_rejections_through_the_real_ticket_service(

@@ -14,9 +14,13 @@ async def scrape(port: int) -> Samples:
         answer = await http.get(f"http://127.0.0.1:{port}/metrics")
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"].startswith("text/plain; version=")
+    return parse(answer.text)
+
+
+def parse(text: str) -> Samples:
     return {
         (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(answer.text)
+        for family in text_string_to_metric_families(text)
         for sample in family.samples
     }
 
