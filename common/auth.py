@@ -12,12 +12,13 @@ import hmac
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any
 
 import grpc
 
 from common.config import Source, Tenant, TenantsConfig
 from common.errors import Unauthenticated
+from common.grpc.handlers import Handler, rewrap
 from common.grpc.status import to_status
 
 OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
@@ -86,28 +87,6 @@ def _metadata_value(details: grpc.HandlerCallDetails, key: str) -> str | None:
 Behavior = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
 
 
-Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
-
-
-def _rewrap(handler: Handler, behavior_for: Callable[[Any], Any]) -> Handler:
-    """Rebuild `handler` with its behaviour replaced, keeping its kind and serializers."""
-    factory: Callable[..., Handler]
-    behavior: Any
-    if handler.unary_unary:
-        factory, behavior = grpc.unary_unary_rpc_method_handler, handler.unary_unary
-    elif handler.unary_stream:
-        factory, behavior = grpc.unary_stream_rpc_method_handler, handler.unary_stream
-    elif handler.stream_unary:
-        factory, behavior = grpc.stream_unary_rpc_method_handler, handler.stream_unary
-    else:
-        factory, behavior = grpc.stream_stream_rpc_method_handler, handler.stream_stream
-    return factory(
-        behavior_for(behavior),
-        request_deserializer=handler.request_deserializer,
-        response_serializer=handler.response_serializer,
-    )
-
-
 class AuthInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, authenticator: TokenAuthenticator, *, error_domain: str) -> None:
         self._authenticator = authenticator
@@ -137,7 +116,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
                 return denied
 
-            return _rewrap(handler, deny)
+            return rewrap(handler, deny)
 
         def as_principal(behavior: Any) -> Any:
             if handler.unary_stream or handler.stream_stream:
@@ -161,4 +140,4 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
             return unary
 
-        return _rewrap(handler, as_principal)
+        return rewrap(handler, as_principal)

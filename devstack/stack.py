@@ -36,6 +36,8 @@ DEFAULTS = {
     "TICKETING_TENANTS_FILE": DEV_TENANTS_FILE,
     "TICKET_GRPC_LISTEN": "127.0.0.1:50051",
     "ESCALATION_GRPC_LISTEN": "127.0.0.1:50052",
+    "TICKET_METRICS_LISTEN": "127.0.0.1:9101",
+    "ESCALATION_METRICS_LISTEN": "127.0.0.1:9102",
     "GATEWAY_LISTEN_HOST": "127.0.0.1",
     "GATEWAY_PORT": "8080",
 }
@@ -182,6 +184,9 @@ def local_environment(directory: Path) -> dict[str, str]:
             "ESCALATION_GRPC_LISTEN": f"127.0.0.1:{free_port()}",
             "GATEWAY_LISTEN_HOST": "127.0.0.1",
             "GATEWAY_PORT": str(free_port()),
+            # Picked by the OS and logged: nothing here scrapes them.
+            "TICKET_METRICS_LISTEN": "127.0.0.1:0",
+            "ESCALATION_METRICS_LISTEN": "127.0.0.1:0",
             "GATEWAY_SPOOL_PATH": str(directory / "spool.db"),
             "TICKET_SYNC_POLL_SECONDS": "0.1",
             "ESCALATION_POLL_SECONDS": "0.1",
@@ -262,6 +267,15 @@ class Stack:
             f"pid {pids['escalation_service']}",
             f"  gateway             http  {gateway_url(env):<24} pid {pids['gateway']}  "
             "(/healthz, /readyz)",
+            "  metrics             http  "
+            + ", ".join(
+                f"{name} {env.get(variable) or 'off'}"
+                for name, variable in (
+                    ("ticket", "TICKET_METRICS_LISTEN"),
+                    ("escalation", "ESCALATION_METRICS_LISTEN"),
+                )
+            )
+            + "  (/metrics; the gateway's on its own port)",
         ]
         if self.simulator_url is not None:
             lines.append(

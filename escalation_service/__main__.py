@@ -40,6 +40,7 @@ async def _serve(settings: Settings, *, migrate: bool) -> None:
         listen=settings.listen,
         ticket_service_target=settings.ticket_service_target,
         workers=settings.workers,
+        metrics_listen=settings.metrics_listen,
     )
     log.info("serving", port=app.port, tenants=len(tenants.tenants))
     await run_until_signalled(app.server, grace=settings.shutdown_grace_seconds)

@@ -13,7 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from common.auth import AuthInterceptor, TokenAuthenticator
 from common.clock import Clock, SystemClock
 from common.config import TenantsConfig
+from common.grpc.metrics import ServerMetrics
 from common.grpc.server import RunningServer, start_server
+from common.metrics import MetricsServer, serve_metrics
 from common.periodic import Periodic
 from escalation_service.adapters.sentiment import LexiconAnalyzer, analyzer_for
 from escalation_service.adapters.ticket_client import GrpcTickets, escalation_tokens
@@ -24,6 +26,7 @@ from escalation_service.entrypoints.grpc_servicer import (
     EscalationServicer,
 )
 from escalation_service.entrypoints.sla_servicer import SLA_SERVICE, SlaServicer
+from escalation_service.metrics import EscalationMetrics
 from escalation_service.service.agent_directory import AgentDirectory
 from escalation_service.service.consumer import EventConsumer
 from escalation_service.service.effects import EffectsSettings, EffectsWorker
@@ -45,6 +48,8 @@ class EscalationApp:
     effects: EffectsWorker
     directory: AgentDirectory
     scheduler: SlaScheduler
+    metrics: EscalationMetrics
+    metrics_server: MetricsServer | None = None
 
     @property
     def port(self) -> int:
@@ -63,12 +68,15 @@ async def start(
     clock: Clock | None = None,
     workers: WorkerSettings | None = None,
     tickets: Tickets | None = None,
+    metrics_listen: str | None = None,
 ) -> EscalationApp:
     """Start serving; with `workers`, also follow the ticket event log, carry out effects,
-    assign queued escalations and sync the agent directory."""
+    assign queued escalations and sync the agent directory; with `metrics_listen`, also
+    serve /metrics."""
     clock = clock or SystemClock()
+    metrics = EscalationMetrics()
     tokens = escalation_tokens(tenants)
-    grpc_tickets = GrpcTickets(ticket_service_target, tokens)
+    grpc_tickets = GrpcTickets(ticket_service_target, tokens, interceptors=[metrics.grpc_client])
     tickets = tickets or grpc_tickets
     lexicon = LexiconAnalyzer()
     lexicon.warm_up()
@@ -88,9 +96,14 @@ async def start(
         ),
     )
     service = EscalationService(
-        engine, tickets, analyzers.__getitem__, clock, on_effects_queued=effects.wake
+        engine,
+        tickets,
+        analyzers.__getitem__,
+        clock,
+        on_effects_queued=effects.wake,
+        metrics=metrics,
     )
-    clients = _chatwoot_clients(tenants, clock)
+    clients = _chatwoot_clients(tenants, clock, metrics)
     directory = AgentDirectory.for_tenants(
         service, tenants, lambda name: clients[name].list_agents, clock
     )
@@ -110,7 +123,16 @@ async def start(
     server = await start_server(
         listen=listen,
         register=register,
-        interceptors=[AuthInterceptor(TokenAuthenticator(tenants), error_domain=ERROR_DOMAIN)],
+        interceptors=[
+            ServerMetrics(metrics.registry),
+            AuthInterceptor(TokenAuthenticator(tenants), error_domain=ERROR_DOMAIN),
+        ],
+    )
+    metrics_server = await serve_metrics(
+        metrics_listen,
+        metrics.registry,
+        [metrics.clocks_sampler(engine)],
+        on_stop=server.on_stop,
     )
     if workers is not None:
         jobs = [Periodic("ticket-event-log", consumer.poll_all, workers.poll_interval)]
@@ -138,7 +160,9 @@ async def start(
 
     server.on_stop.append(close)
     server.on_stop.append(engine.dispose)
-    return EscalationApp(engine, service, server, consumer, effects, directory, scheduler)
+    return EscalationApp(
+        engine, service, server, consumer, effects, directory, scheduler, metrics, metrics_server
+    )
 
 
 async def _assign_all_queued(service: EscalationService, tenant_ids: Sequence[str]) -> None:
@@ -146,9 +170,11 @@ async def _assign_all_queued(service: EscalationService, tenant_ids: Sequence[st
         await service.assign_queued(tenant_id)
 
 
-def _chatwoot_clients(tenants: TenantsConfig, clock: Clock) -> dict[str, ChatwootClient]:
+def _chatwoot_clients(
+    tenants: TenantsConfig, clock: Clock, metrics: EscalationMetrics
+) -> dict[str, ChatwootClient]:
     return {
-        integration.name: ChatwootClient(integration, clock=clock)
+        integration.name: ChatwootClient(integration, clock=clock, metrics=metrics.chatwoot)
         for tenant in tenants.tenants
         for integration in tenant.chatwoot[:1]
     }

@@ -43,6 +43,8 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     tenants_file: str = "config/tenants.dev.toml"
     listen: str = "127.0.0.1:50052"
+    # Empty: no metrics endpoint.
+    metrics_listen: str = ""
     ticket_service_target: str = "127.0.0.1:50051"
     shutdown_grace_seconds: float = 10.0
     log_level: str = "INFO"
@@ -55,6 +57,7 @@ class Settings:
             database_url=os.environ.get("ESCALATION_DATABASE_URL", DEFAULT_DATABASE_URL),
             tenants_file=os.environ.get("TICKETING_TENANTS_FILE", cls.tenants_file),
             listen=os.environ.get("ESCALATION_GRPC_LISTEN", cls.listen),
+            metrics_listen=os.environ.get("ESCALATION_METRICS_LISTEN", cls.metrics_listen),
             ticket_service_target=os.environ.get(
                 "ESCALATION_TICKET_SERVICE_TARGET", cls.ticket_service_target
             ),

@@ -45,11 +45,11 @@ def create_app(
     """
     clock = clock or SystemClock()
     integrations = integrations_from(tenants)
-    service = ServiceChannel(settings.ticket_service_target)
-    client = TicketClient(service, timeout=settings.forward_timeout_seconds)
-    probe = HealthProbe(service, timeout=READINESS_TIMEOUT_SECONDS)
     spool = Spool(settings.spool_path)
     metrics = Metrics(spool)
+    service = ServiceChannel(settings.ticket_service_target, interceptors=[metrics.grpc_client])
+    client = TicketClient(service, timeout=settings.forward_timeout_seconds)
+    probe = HealthProbe(service, timeout=READINESS_TIMEOUT_SECONDS)
     backoff = Backoff(settings.retry_initial_seconds, settings.retry_max_seconds)
     forwarder = Forwarder(
         spool, client, integrations, clock=clock, backoff=backoff, metrics=metrics

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import grpc
 
 # A channel that lost its server backs off before reconnecting, and fails RPCs fast
@@ -14,15 +16,20 @@ CHANNEL_OPTIONS: list[tuple[str, int]] = [
 
 
 class ServiceChannel:
-    def __init__(self, target: str) -> None:
+    def __init__(
+        self, target: str, *, interceptors: Sequence[grpc.aio.ClientInterceptor] = ()
+    ) -> None:
         self.target = target
+        self._interceptors = list(interceptors)
         self._channel: grpc.aio.Channel | None = None
 
     def open(self) -> None:
         # grpc.aio channels belong to the event loop that creates them, so this runs in the
         # app's lifespan, on uvicorn's loop. Channels connect lazily: an absent server does
         # not stop the gateway from starting.
-        self._channel = grpc.aio.insecure_channel(self.target, options=CHANNEL_OPTIONS)
+        self._channel = grpc.aio.insecure_channel(
+            self.target, options=CHANNEL_OPTIONS, interceptors=self._interceptors
+        )
 
     async def close(self) -> None:
         if self._channel is not None:

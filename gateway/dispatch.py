@@ -28,6 +28,8 @@ class Answer:
     # The `outcome` label of chatwoot_webhook_deliveries_total.
     outcome: str
     headers: dict[str, str] = field(default_factory=dict)
+    # Why it was not taken: the `reason` label of chatwoot_webhook_rejections_total.
+    reason: str = ""
 
 
 class Dispatcher:
@@ -55,7 +57,7 @@ class Dispatcher:
             if result.permanent:
                 await self._keep_refused(integration, request, key, result)
                 body = {"outcome": "rejected", "code": result.code, "error": result.reason}
-                return Answer(422, body, "rejected")
+                return Answer(422, body, "rejected", reason="refused_by_service")
             return await self._spool_it(integration, request, key, failure=result)
 
     async def _keep_refused(
@@ -109,7 +111,8 @@ class Dispatcher:
             # sender does something, so it is logged as an error.
             log.error("spool_write_failed", integration=integration.name, error=str(error))
             body = {"error": "the delivery could not be stored, try again"}
-            return Answer(503, body, "failed", {"Retry-After": str(RETRY_AFTER_SECONDS)})
+            retry = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+            return Answer(503, body, "failed", retry, reason="spool_unavailable")
         if failure is not None:
             log.warning(
                 "delivery_spooled",

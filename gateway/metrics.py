@@ -6,6 +6,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from common.grpc.metrics import ClientMetrics
 from gateway.spool import Spool
 
 
@@ -16,10 +17,21 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.deliveries = Counter(
             "chatwoot_webhook_deliveries",
-            "Chatwoot webhook requests by integration, event and what became of them.",
+            "Chatwoot webhook requests by integration, event and what became of them: applied, "
+            "duplicate, ignored, spooled, rejected, invalid, unauthorized, failed.",
             ["integration", "event", "outcome"],
             registry=self.registry,
         )
+        self.rejections = Counter(
+            "chatwoot_webhook_rejections",
+            "Chatwoot webhook requests not taken, by why (body_too_large, unauthorized, "
+            "malformed_body, bad_delivery_id, invalid_payload, refused_by_service, "
+            "spool_unavailable).",
+            ["integration", "event", "reason"],
+            registry=self.registry,
+        )
+        # The gateway's calls to the ticket service.
+        self.grpc_client = ClientMetrics(self.registry)
         self.forward_attempts = Counter(
             "gateway_spool_forward_attempts",
             "Attempts to forward spooled deliveries, by result (delivered, retry, dead_letter).",

@@ -55,6 +55,8 @@ class WebhookEndpoint:
         answer, event = await self._answer(request, integration, delivery_id)
         label = event_label(event)
         self._metrics.deliveries.labels(integration.name, label, answer.outcome).inc()
+        if answer.reason:
+            self._metrics.rejections.labels(integration.name, label, answer.reason).inc()
         log.info(
             "chatwoot_webhook",
             integration=integration.name,
@@ -72,7 +74,8 @@ class WebhookEndpoint:
         try:
             raw = await read_body(request)
         except BodyTooLarge:
-            return _invalid(413, f"body is larger than {MAX_BODY_BYTES} bytes"), None
+            too_large = f"body is larger than {MAX_BODY_BYTES} bytes"
+            return _invalid(413, too_large, reason="body_too_large"), None
 
         # Decoded once, and before verification only for an unsigned request that may be
         # an automation webhook: a signed request is not parsed until its signature holds.
@@ -98,13 +101,14 @@ class WebhookEndpoint:
                 window=self._window,
             )
         except Unauthorized as error:
-            return Answer(401, {"error": str(error)}, "unauthorized"), None
+            return Answer(401, {"error": str(error)}, "unauthorized", reason="unauthorized"), None
         body = decoded()
         if isinstance(body, BadBody):
-            return _invalid(400, str(body), field="(body)"), None
+            return _invalid(400, str(body), field="(body)", reason="malformed_body"), None
         if len(delivery_id) > MAX_DELIVERY_ID:
             too_long = f"longer than {MAX_DELIVERY_ID} characters"
-            return _invalid(400, too_long, field="X-Chatwoot-Delivery"), body.event
+            bad_id = _invalid(400, too_long, field="X-Chatwoot-Delivery", reason="bad_delivery_id")
+            return bad_id, body.event
         content_key = keys.content_key(body.canonical)
         try:
             delivery = map_delivery(
@@ -114,7 +118,8 @@ class WebhookEndpoint:
                 content_key=content_key,
             )
         except InvalidPayload as error:
-            return _invalid(400, str(error), field=error.field), body.event
+            invalid = _invalid(400, str(error), field=error.field, reason="invalid_payload")
+            return invalid, body.event
         if delivery is None:
             return Answer(200, {"outcome": "ignored"}, "ignored"), body.event
         forward = api.ApplyChatwootDeliveryRequest(
@@ -127,8 +132,8 @@ class WebhookEndpoint:
         return answer, body.event
 
 
-def _invalid(status: int, error: str, *, field: str | None = None) -> Answer:
+def _invalid(status: int, error: str, *, reason: str, field: str | None = None) -> Answer:
     body: dict[str, object] = {"error": error}
     if field is not None:
         body["field"] = field
-    return Answer(status, body, "invalid")
+    return Answer(status, body, "invalid", reason=reason)

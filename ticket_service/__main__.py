@@ -47,6 +47,7 @@ async def _serve(settings: Settings, *, migrate: bool) -> None:
         sync=settings.sync,
         reconcile=settings.reconcile,
         retention=settings.retention,
+        metrics_listen=settings.metrics_listen,
     )
     log.info("serving", port=app.port, tenants=len(tenants.tenants))
     await run_until_signalled(app.server, grace=settings.shutdown_grace_seconds)

@@ -11,10 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from common.auth import AuthInterceptor, TokenAuthenticator
 from common.clock import Clock, SystemClock
 from common.config import TenantsConfig
+from common.grpc.metrics import ServerMetrics
 from common.grpc.server import RunningServer, start_server
+from common.metrics import MetricsServer, serve_metrics
 from common.periodic import Periodic
 from ticket_service.chatwoot import ChatwootClient, CircuitBreaker
+from ticket_service.chatwoot.metrics import ChatwootCallMetrics
 from ticket_service.entrypoints.grpc_servicer import ERROR_DOMAIN, SERVICE, TicketServicer
+from ticket_service.metrics import TicketMetrics
 from ticket_service.service.chatwoot_dispatcher import ChatwootDispatcher, DispatchSettings
 from ticket_service.service.reconciler import Reconciler, ReconcileSettings
 from ticket_service.service.retention import Janitor, RetentionSettings
@@ -32,6 +36,8 @@ class TicketApp:
     service: TicketService
     server: RunningServer
     dispatcher: ChatwootDispatcher | None
+    metrics: TicketMetrics
+    metrics_server: MetricsServer | None = None
 
     @property
     def port(self) -> int:
@@ -50,18 +56,20 @@ async def start(
     sync: DispatchSettings | None = None,
     reconcile: ReconcileSettings | None = None,
     retention: RetentionSettings | None = None,
+    metrics_listen: str | None = None,
 ) -> TicketApp:
     """Start serving; with `sync`, also deliver the Chatwoot outbox; with `reconcile`, also
     reconcile each integration with Chatwoot's conversation list; with `retention`, also
-    delete bookkeeping rows past their time."""
+    delete bookkeeping rows past their time; with `metrics_listen`, also serve /metrics."""
     clock = clock or SystemClock()
-    clients = chatwoot_clients(tenants, clock, sync or DispatchSettings())
+    metrics = TicketMetrics()
+    clients = chatwoot_clients(tenants, clock, sync or DispatchSettings(), metrics.chatwoot)
     dispatcher = None
     if sync is not None:
         dispatcher = ChatwootDispatcher(engine, clients, clock, sync)
     wake = dispatcher.wake if dispatcher else _nothing
     service = TicketService(engine, clock, on_sync_queued=wake)
-    servicer = TicketServicer(service, SyncTasks(service, on_sync_queued=wake))
+    servicer = TicketServicer(service, SyncTasks(service, on_sync_queued=wake), metrics)
 
     def register(server: grpc.aio.Server) -> list[str]:
         ticket_service_pb2_grpc.add_TicketServiceServicer_to_server(servicer, server)
@@ -70,7 +78,16 @@ async def start(
     server = await start_server(
         listen=listen,
         register=register,
-        interceptors=[AuthInterceptor(TokenAuthenticator(tenants), error_domain=ERROR_DOMAIN)],
+        interceptors=[
+            ServerMetrics(metrics.registry),
+            AuthInterceptor(TokenAuthenticator(tenants), error_domain=ERROR_DOMAIN),
+        ],
+    )
+    metrics_server = await serve_metrics(
+        metrics_listen,
+        metrics.registry,
+        [metrics.outbox_sampler(engine, clock)],
+        on_stop=server.on_stop,
     )
     if dispatcher is not None:
         dispatcher.start()
@@ -94,11 +111,14 @@ async def start(
 
     server.on_stop.append(close_clients)
     server.on_stop.append(engine.dispose)
-    return TicketApp(engine=engine, service=service, server=server, dispatcher=dispatcher)
+    return TicketApp(engine, service, server, dispatcher, metrics, metrics_server)
 
 
 def chatwoot_clients(
-    tenants: TenantsConfig, clock: Clock, sync: DispatchSettings
+    tenants: TenantsConfig,
+    clock: Clock,
+    sync: DispatchSettings,
+    metrics: ChatwootCallMetrics | None = None,
 ) -> dict[str, ChatwootClient]:
     """One client per integration, each with its own circuit breaker."""
     return {
@@ -111,6 +131,7 @@ def chatwoot_clients(
                 cool_down=sync.breaker_cool_down,
                 clock=clock,
             ),
+            metrics=metrics,
         )
         for tenant in tenants.tenants
         for integration in tenant.chatwoot

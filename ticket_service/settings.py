@@ -19,6 +19,8 @@ class Settings:
     database_url: str
     tenants_file: str
     listen: str = "127.0.0.1:50051"
+    # Empty: no metrics endpoint.
+    metrics_listen: str = ""
     shutdown_grace_seconds: float = 10.0
     log_level: str = "INFO"
     # None: this replica leaves the Chatwoot outbox to others.
@@ -37,6 +39,7 @@ class Settings:
             database_url=os.environ.get("TICKET_DATABASE_URL", DEFAULT_DATABASE_URL),
             tenants_file=os.environ.get("TICKETING_TENANTS_FILE", "config/tenants.dev.toml"),
             listen=os.environ.get("TICKET_GRPC_LISTEN", cls.listen),
+            metrics_listen=os.environ.get("TICKET_METRICS_LISTEN", cls.metrics_listen),
             shutdown_grace_seconds=float(
                 os.environ.get("SHUTDOWN_GRACE_SECONDS", cls.shutdown_grace_seconds)
             ),

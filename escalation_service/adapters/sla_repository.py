@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Select, delete, insert, select, update
+from sqlalchemy import Row, Select, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.errors import Aborted, AlreadyExists
@@ -26,7 +26,14 @@ from escalation_service.adapters.tables import (
 from escalation_service.domain.business_hours import BusinessCalendar, WeeklyHours
 from escalation_service.domain.policy import Priority
 from escalation_service.domain.sla import Metric, NamedCalendar, SlaPolicy
-from escalation_service.domain.sla_clock import Fired, FireKind, Phase, SlaClock
+from escalation_service.domain.sla_clock import (
+    ClockState,
+    Fired,
+    FireKind,
+    Phase,
+    SlaClock,
+    clock_state,
+)
 
 # The most policies or calendars a list returns; tenants have a handful, so there is no
 # paging. Anything past this is not listed (but still applies).
@@ -337,6 +344,21 @@ async def due_tickets(conn: AsyncConnection, now: datetime, limit: int) -> list[
     """Tickets with a clock due by `now` (see `due_query`), each once."""
     rows = await conn.execute(due_query(now, limit))
     return list(dict.fromkeys(DueTicket(row.tenant_id, row.ticket_id) for row in rows))
+
+
+async def clock_counts(conn: AsyncConnection) -> dict[tuple[Metric, ClockState], int]:
+    """How many clocks there are of each metric and state, across tenants: one grouped
+    count, for the metrics endpoint."""
+    c = sla_clocks.c
+    rows = await conn.execute(
+        select(c.metric, c.phase, c.breached, func.count()).group_by(c.metric, c.phase, c.breached)
+    )
+    counts: dict[tuple[Metric, ClockState], int] = {}
+    for metric, phase, breached, count in rows:
+        state = clock_state(Phase(phase), breached=bool(breached))
+        key = (Metric(metric), state)
+        counts[key] = counts.get(key, 0) + count
+    return counts
 
 
 # --- the SLA log --------------------------------------------------------------------------

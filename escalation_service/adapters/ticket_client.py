@@ -78,10 +78,18 @@ def event_from_proto(event: TicketEventProto) -> TicketEvent:
 
 
 class GrpcTickets:
-    def __init__(self, target: str, tokens: Mapping[str, str], *, deadline: float = 5.0) -> None:
+    def __init__(
+        self,
+        target: str,
+        tokens: Mapping[str, str],
+        *,
+        deadline: float = 5.0,
+        interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
+    ) -> None:
         self._target = target
         self._tokens = dict(tokens)
         self._deadline = deadline
+        self._interceptors = list(interceptors)
         self._channel: grpc.aio.Channel | None = None
         self._stub: TicketServiceAsyncStub | None = None
 
@@ -90,7 +98,9 @@ class GrpcTickets:
         return tuple(self._tokens)
 
     def open(self) -> None:
-        self._channel = grpc.aio.insecure_channel(self._target, options=CHANNEL_OPTIONS)
+        self._channel = grpc.aio.insecure_channel(
+            self._target, options=CHANNEL_OPTIONS, interceptors=self._interceptors
+        )
         self._stub = ticket_service_pb2_grpc.TicketServiceStub(self._channel)
 
     async def close(self) -> None:

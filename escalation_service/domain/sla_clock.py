@@ -47,6 +47,16 @@ class ClockState(StrEnum):
     BREACHED = "breached"
 
 
+def clock_state(phase: Phase, *, breached: bool) -> ClockState:
+    if breached:
+        return ClockState.BREACHED
+    if phase is Phase.STOPPED:
+        return ClockState.MET
+    if phase is Phase.PAUSED:
+        return ClockState.PAUSED
+    return ClockState.RUNNING
+
+
 class FireKind(StrEnum):
     WARNING = "warning"
     BREACH = "breach"
@@ -126,13 +136,7 @@ class SlaClock:
 
     @property
     def state(self) -> ClockState:
-        if self.breached:
-            return ClockState.BREACHED
-        if self.phase is Phase.STOPPED:
-            return ClockState.MET
-        if self.phase is Phase.PAUSED:
-            return ClockState.PAUSED
-        return ClockState.RUNNING
+        return clock_state(self.phase, breached=self.breached)
 
     # Each operation below first fires what fell due before `now`: a scheduler that runs a
     # little late must not lose a warning or breach to a pause or a reply that came after

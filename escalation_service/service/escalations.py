@@ -38,6 +38,7 @@ from escalation_service.domain.selection import Availability, candidates, requir
 from escalation_service.domain.sentiment import SentimentAnalyzer, SentimentReading
 from escalation_service.domain.sla_clock import Fired
 from escalation_service.domain.tickets import TicketView
+from escalation_service.metrics import EscalationMetrics
 from escalation_service.service.ports import TicketRefused, Tickets
 from escalation_service.service.unit_of_work import UnitOfWork
 
@@ -87,7 +88,9 @@ class EscalationService:
         clock: Clock,
         *,
         on_effects_queued: Callable[[], None] = lambda: None,
+        metrics: EscalationMetrics | None = None,
     ) -> None:
+        self.metrics = metrics or EscalationMetrics()
         self._engine = engine
         self._tickets = tickets
         self._analyzer_for = analyzers
@@ -169,15 +172,22 @@ class EscalationService:
         """Carry out a positive decision inside the caller's unit of work: escalate, or
         suggest in SUGGEST_ONLY mode. A ticket with an open escalation, or a pending
         suggestion, gets nothing new."""
+
+        def counted(outcome: str) -> None:
+            self.metrics.decided(uow, trigger, decision.explanation.rule, outcome)
+
         if not decision.escalate or not view.active:
+            counted("none")
             return Outcome(decision)
         assert decision.reason is not None
         open_escalation = await uow.escalations.open_for_ticket(view.ticket_id)
         if open_escalation is not None:
+            counted("already_open")
             return Outcome(decision, open_escalation=open_escalation)
         if suggest_only or policy.mode.value == "suggest_only":
             pending = await uow.suggestions.pending_for_ticket(view.ticket_id)
             if pending is not None:
+                counted("already_open")
                 return Outcome(decision, suggestion=pending)
             suggestion = Suggestion(
                 id=str(uuid.uuid4()),
@@ -196,10 +206,12 @@ class EscalationService:
                 reason=decision.reason.value,
                 rule=decision.explanation.rule,
             )
+            counted("suggested")
             return Outcome(decision, suggestion=suggestion)
         escalation = await self._escalate(
             uow, policy, view, decision, trigger, actor=actor, level=1
         )
+        counted("escalated")
         return Outcome(decision, escalation=escalation)
 
     async def on_customer_message(
@@ -367,6 +379,7 @@ class EscalationService:
         )
         escalation.settle_effects()
         await uow.escalations.add(escalation, due=self._due(escalation, now))
+        self.metrics.escalated(uow, escalation)
         await self._try_assign(uow, policy, escalation, view)
         log.info(
             "escalated",

@@ -71,6 +71,7 @@ class SlaTracker:
         that fired together."""
         if not fired:
             return
+        self._escalations.metrics.fired(uow, fired)
         escalating = [f for f in fired if f.kind is not FireKind.WARNING]
         escalation = (
             await self._escalations.escalate_for_sla(uow, view, escalating) if escalating else None

@@ -77,6 +77,7 @@ async def escalation_app(
         ticket_service_target=f"127.0.0.1:{ticket_app.port}",
         clock=clock,
         workers=FAST,
+        metrics_listen="127.0.0.1:0",
     )
     yield app
     await app.stop(grace=1)

@@ -9,11 +9,11 @@ overtakes an older one, and on PostgreSQL several replicas claim side by side wi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, select, update
+from sqlalchemy import and_, bindparam, exists, func, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -199,3 +199,33 @@ def _sync_task(row: Row[Any]) -> SyncTask:
         next_attempt_time=row.next_attempt_time,
         deliver_time=row.deliver_time,
     )
+
+
+@dataclass(frozen=True)
+class OutboxBacklog:
+    """One integration's waiting work: pending tasks (and when the oldest was written),
+    and dead letters."""
+
+    integration: str
+    pending: int = 0
+    oldest_pending: datetime | None = None
+    dead: int = 0
+
+
+async def outbox_backlog(conn: AsyncConnection) -> list[OutboxBacklog]:
+    """Per integration, across tenants. Reads the pending and dead rows only, through the
+    index that leads with the state; delivered history is not touched."""
+    rows = await conn.execute(
+        select(_task.integration, _task.state, func.count(), func.min(_task.create_time))
+        .where(_task.state.in_([SyncState.PENDING.value, SyncState.DEAD.value]))
+        .group_by(_task.integration, _task.state)
+    )
+    found: dict[str, OutboxBacklog] = {}
+    for integration, state, count, oldest in rows:
+        backlog = found.get(integration, OutboxBacklog(integration))
+        if state == SyncState.PENDING.value:
+            backlog = replace(backlog, pending=count, oldest_pending=oldest)
+        else:
+            backlog = replace(backlog, dead=count)
+        found[integration] = backlog
+    return list(found.values())

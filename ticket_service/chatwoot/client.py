@@ -47,6 +47,7 @@ from ticket_service.chatwoot.errors import (
     Unauthorized,
     UnexpectedResponse,
 )
+from ticket_service.chatwoot.metrics import ChatwootCallMetrics
 from ticket_service.chatwoot.models import (
     Agent,
     ChatwootStatus,
@@ -110,6 +111,7 @@ class ChatwootClient:
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         breaker: CircuitBreaker | None = None,
         clock: Clock | None = None,
+        metrics: ChatwootCallMetrics | None = None,
     ) -> None:
         missing = [
             phase
@@ -135,6 +137,7 @@ class ChatwootClient:
             headers={"Accept": "application/json", "User-Agent": "ticketing-chatwoot-client"},
         )
         self._log = structlog.get_logger(__name__).bind(integration=integration.name)
+        self._metrics = metrics
 
     def __repr__(self) -> str:
         return f"ChatwootClient(integration={self.integration!r}, base_url={self._base_url!r})"
@@ -429,6 +432,7 @@ class ChatwootClient:
         except CircuitOpen as refused:
             refused.locate(**where)
             self._log.info("chatwoot_call_refused", method=method, path=where["path"])
+            self._count_failure(method, path, refused)
             raise
         started = time.monotonic()
         response: httpx.Response | None = None
@@ -461,8 +465,11 @@ class ChatwootClient:
             raise
         self._record(error)
         self._log_call(method, where["path"], response, error, started)
+        if self._metrics is not None:
+            self._metrics.observe(self.integration, method, path, time.monotonic() - started)
         if error is not None:
             error.locate(**where)
+            self._count_failure(method, path, error)
             # `from None`: the httpx exception's request holds the token header.
             raise error from None
         assert response is not None
@@ -471,7 +478,12 @@ class ChatwootClient:
         except UnexpectedResponse as unexpected:
             unexpected.locate(**where)
             self._log.warning("chatwoot_unexpected_response", error=str(unexpected))
+            self._count_failure(method, path, unexpected)
             raise
+
+    def _count_failure(self, method: str, path: str, error: ChatwootError) -> None:
+        if self._metrics is not None:
+            self._metrics.failed(self.integration, method, path, error)
 
     def _record(self, error: ChatwootError | None) -> None:
         if isinstance(error, RateLimited):

@@ -26,6 +26,7 @@ from common.pagination import (
 from ticket_service.adapters.repository import TicketFilter
 from ticket_service.domain.numbering import TicketNumber
 from ticket_service.entrypoints import proto_mapping as mapping
+from ticket_service.metrics import TicketMetrics
 from ticket_service.service.chatwoot_intake import ChatwootIntake
 from ticket_service.service.sync_tasks import SyncTasks
 from ticket_service.service.tickets import ContactInput, Idempotency, NewTicket, TicketService
@@ -95,10 +96,13 @@ def _ticket_number(name: str) -> TicketNumber:
 
 @map_service_errors(SERVICE, domain=ERROR_DOMAIN)
 class TicketServicer(ticket_service_pb2_grpc.TicketServiceServicer):
-    def __init__(self, service: TicketService, sync_tasks: SyncTasks) -> None:
+    def __init__(
+        self, service: TicketService, sync_tasks: SyncTasks, metrics: TicketMetrics | None = None
+    ) -> None:
         self._service = service
         self._intake = ChatwootIntake(service)
         self._sync_tasks = sync_tasks
+        self._metrics = metrics or TicketMetrics()
 
     async def CreateTicket(
         self, request: ticket_service_pb2.CreateTicketRequest, context: Context
@@ -344,7 +348,11 @@ class TicketServicer(ticket_service_pb2_grpc.TicketServiceServicer):
     async def ApplyChatwootDelivery(
         self, request: ticket_service_pb2.ApplyChatwootDeliveryRequest, context: Context
     ) -> ticket_service_pb2.ApplyChatwootDeliveryResponse:
-        result = await self._intake.apply(current_principal(), mapping.delivery_from_proto(request))
+        delivery = mapping.delivery_from_proto(request)
+        result = await self._intake.apply(current_principal(), delivery)
+        self._metrics.deliveries.labels(
+            delivery.integration, delivery.kind.value, result.outcome.value
+        ).inc()
         return ticket_service_pb2.ApplyChatwootDeliveryResponse(
             outcome=ticket_service_pb2.DeliveryOutcome.Value(
                 f"DELIVERY_OUTCOME_{result.outcome.name}"
