@@ -1,0 +1,41 @@
+"""Running a benchmark module the way a person would, for the smoke tests."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import BACKENDS, PG_URL
+from tests.processes.support import REPO_ROOT, child_env
+
+# Every benchmark exits 2 when it ran cleanly but a target was missed, and 1 when
+# something it checks for correctness (a delivery, a row, a firing) went wrong.
+EXIT_TARGET_MISSED = 2
+
+
+def run_bench(module: str, args: list[str], tmp_path: Path) -> dict[str, Any]:
+    """Run `python -m <module> <args>` on the test PostgreSQL and return its JSON report;
+    fails the test unless it exited 0 or "target missed"."""
+    if "postgresql" not in BACKENDS:
+        pytest.skip("TEST_BACKENDS opts out of PostgreSQL, which the benchmarks run on")
+    report = tmp_path / "bench.json"
+    command = [sys.executable, "-m", module, *args]
+    command += ["--postgres-url", PG_URL, "--json", str(report)]
+    done = subprocess.run(  # noqa: S603 - our own interpreter and module
+        command,
+        env=child_env({}),
+        cwd=REPO_ROOT,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=80,
+        check=False,
+    )
+    assert done.returncode in (0, EXIT_TARGET_MISSED), done.stdout + done.stderr
+    document: dict[str, Any] = json.loads(report.read_text())
+    return document
