@@ -386,6 +386,11 @@ class PendingEvent:
     reason: str
     request_id: str
     create_time: datetime
+    # The Chatwoot conversation the ticket is linked to, so streams can filter on it.
+    conversation_id: int | None = None
+    # The W3C traceparent of the request that made the change, so a consumer of the log
+    # can continue the same trace.
+    trace_context: str = ""
 
 
 @dataclass(frozen=True)
@@ -419,16 +424,16 @@ _APPEND_EVENTS_PG = text(
     )
     INSERT INTO ticket_events (
         tenant_id, cursor, type, ticket_id, ticket_number, customer_id, source, actor,
-        before, after, reason, request_id, create_time
+        before, after, reason, request_id, create_time, conversation_id, trace_context
     )
     SELECT
         :tenant, head.last_cursor - :count + 1 + e.offset, e.type, e.ticket_id,
         e.ticket_number, e.customer_id, e.source, e.actor, e.before, e.after, e.reason,
-        e.request_id, e.create_time
+        e.request_id, e.create_time, e.conversation_id, e.trace_context
     FROM head, json_to_recordset(CAST(:events AS json)) AS e(
         "offset" integer, type text, ticket_id text, ticket_number text, customer_id text,
         source text, actor text, before json, after json, reason text, request_id text,
-        create_time timestamptz
+        create_time timestamptz, conversation_id bigint, trace_context text
     )
     """
 )
@@ -447,6 +452,8 @@ def _event_row(event: PendingEvent) -> dict[str, Any]:
         "reason": event.reason,
         "request_id": event.request_id,
         "create_time": event.create_time,
+        "conversation_id": event.conversation_id,
+        "trace_context": event.trace_context,
     }
 
 
@@ -519,6 +526,8 @@ class EventLog(TenantScoped):
                 actor=row.actor,
                 reason=row.reason,
                 request_id=row.request_id,
+                conversation_id=row.conversation_id,
+                trace_context=row.trace_context,
                 create_time=row.create_time,
             )
             for row in await self._conn.execute(query)

@@ -141,6 +141,9 @@ ticket_events = Table(
     Column("reason", Text, nullable=False),
     Column("request_id", String(64), nullable=False),
     Column("create_time", UtcDateTime, nullable=False),
+    Column("conversation_id", BigInteger),
+    # W3C traceparent of the change's request ('' when none): consumers continue the trace.
+    Column("trace_context", String(64), nullable=False, server_default=""),
     PrimaryKeyConstraint("tenant_id", "cursor"),
     Index(None, "tenant_id", "ticket_id", "cursor"),
 )
@@ -253,6 +256,8 @@ chatwoot_outbox = Table(
     Column("create_time", UtcDateTime, nullable=False),
     Column("next_attempt_time", UtcDateTime, nullable=False),
     Column("deliver_time", UtcDateTime),
+    # W3C traceparent of the change that queued the task, so the Chatwoot call joins its trace.
+    Column("trace_context", String(64), nullable=False, server_default=""),
     # The dispatcher's scan for due tasks spans tenants, so this index leads with state.
     Index(None, "state", "next_attempt_time"),
     Index(None, "tenant_id", "account_id", "conversation_id", "id"),
