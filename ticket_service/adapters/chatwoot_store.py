@@ -8,17 +8,40 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Executable, Table, and_, bindparam, case, delete, func, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Executable,
+    Integer,
+    String,
+    Table,
+    and_,
+    bindparam,
+    case,
+    column,
+    delete,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Row
 
-from ticket_service.adapters.repository import PerBackend, TenantScoped
+from ticket_service.adapters.repository import (
+    PerBackend,
+    TenantScoped,
+    TicketRepository,
+    ticket_from_row,
+)
 from ticket_service.adapters.tables import (
     chatwoot_conversations,
     chatwoot_deliveries,
     chatwoot_echoes,
     conversation_messages,
+    tickets,
 )
 from ticket_service.domain.chatwoot import ChatwootMessage, MessageDirection, SenderType
+from ticket_service.domain.model import Ticket
 
 _CLAIM_KEYS = PerBackend(
     lambda insert: (
@@ -91,6 +114,61 @@ def _lock_conversation(insert: Callable[[Table], Any]) -> Executable:
 
 
 _LOCK_CONVERSATION = PerBackend(_lock_conversation)
+
+
+@dataclass(frozen=True)
+class LockedConversation:
+    sync: ConversationSyncState
+    ticket: Ticket | None
+    """The ticket the conversation is linked to, locked until commit; None if it is linked
+    to none (or to one since purged)."""
+
+
+# `claim_and_lock` on PostgreSQL. The conversation's INSERT reads the count of keys
+# claimed, so the keys are claimed (or waited for) before the conversation is locked, as
+# with separate statements, and a copy of a delivery locks nothing. The ticket is locked
+# last, through the conversation's link.
+_TICKET_COLUMNS = ", ".join(f"t.{c.name}" for c in tickets.c)
+_CLAIM_AND_LOCK_PG = text(
+    f"""
+    WITH claimed AS (
+        INSERT INTO chatwoot_deliveries (tenant_id, dedupe_key, create_time)
+        SELECT :tenant, key, :now FROM unnest(CAST(:keys AS text[])) AS key
+        ON CONFLICT DO NOTHING
+        RETURNING 1
+    ), locked AS (
+        INSERT INTO chatwoot_conversations AS c (
+            tenant_id, account_id, conversation_id, state_time_us, previous_state_time_us,
+            ticket_id, create_time
+        )
+        SELECT :tenant, :account, :conversation, :state_time_us, -1, NULL, :now
+        WHERE (SELECT count(*) FROM claimed) = :key_count
+        ON CONFLICT (tenant_id, account_id, conversation_id) DO UPDATE SET
+            previous_state_time_us = c.state_time_us,
+            state_time_us = GREATEST(c.state_time_us, excluded.state_time_us)
+        RETURNING c.previous_state_time_us, c.ticket_id, (
+            SELECT count(*) FROM chatwoot_echoes AS e
+            WHERE e.tenant_id = :tenant AND e.account_id = :account
+                AND e.conversation_id = :conversation
+        ) AS echoes
+    )
+    SELECT
+        (SELECT count(*) FROM claimed) AS claimed, locked.previous_state_time_us,
+        locked.ticket_id AS linked_ticket_id, locked.echoes,
+        {_TICKET_COLUMNS}
+    FROM (SELECT 1) AS one
+    LEFT JOIN locked ON true
+    LEFT JOIN LATERAL (
+        SELECT * FROM tickets WHERE tenant_id = :tenant AND id = locked.ticket_id FOR UPDATE
+    ) AS t ON true
+    """  # noqa: S608 - the names are our table's columns
+).columns(
+    column("claimed", Integer),
+    column("previous_state_time_us", BigInteger),
+    column("linked_ticket_id", String),
+    column("echoes", Integer),
+    *(column(c.name, c.type) for c in tickets.c),
+)
 _LINK_TICKET = (
     update(chatwoot_conversations)
     .where(
@@ -127,6 +205,54 @@ class ConversationStates(TenantScoped):
         ).one()
         previous, ticket_id, echoes = row
         return ConversationSyncState(account_id, conversation_id, previous, ticket_id, echoes > 0)
+
+    async def claim_and_lock(
+        self,
+        keys: Sequence[str],
+        account_id: int,
+        conversation_id: int,
+        state_time_us: int,
+        now: datetime,
+    ) -> LockedConversation | None:
+        """Claim a delivery's keys, then lock its conversation (as `lock`) and the
+        conversation's ticket until commit; None if any key was claimed before, and then
+        nothing is locked.
+
+        On PostgreSQL this is one statement, one round trip where it would take three.
+        """
+        if self._conn.dialect.name != "postgresql":
+            if not await DeliveryKeys(self._conn, self._tenant).claim(keys, now):
+                return None
+            sync = await self.lock(account_id, conversation_id, state_time_us, now)
+            ticket = None
+            if sync.ticket_id is not None:
+                repository = TicketRepository(self._conn, self._tenant)
+                ticket = await repository.get_by_id(sync.ticket_id, for_update=True)
+            return LockedConversation(sync, ticket)
+        row = (
+            await self._conn.execute(
+                _CLAIM_AND_LOCK_PG,
+                {
+                    "tenant": self._tenant,
+                    "keys": list(keys),
+                    "key_count": len(keys),
+                    "account": account_id,
+                    "conversation": conversation_id,
+                    "state_time_us": state_time_us,
+                    "now": now,
+                },
+            )
+        ).one()
+        if row.claimed != len(keys):
+            return None
+        sync = ConversationSyncState(
+            account_id,
+            conversation_id,
+            row.previous_state_time_us,
+            row.linked_ticket_id,
+            row.echoes > 0,
+        )
+        return LockedConversation(sync, None if row.id is None else ticket_from_row(row))
 
     async def link_ticket(self, state: ConversationSyncState, ticket_id: str) -> None:
         await self._conn.execute(

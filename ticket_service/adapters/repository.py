@@ -127,12 +127,12 @@ class TicketRepository(TenantScoped):
         if for_update:
             query = query.with_for_update()
         row = (await self._conn.execute(query)).first()
-        return None if row is None else _ticket(row)
+        return None if row is None else ticket_from_row(row)
 
     async def get_by_id(self, ticket_id: str, *, for_update: bool = False) -> Ticket | None:
         query = _TICKET_BY_ID_FOR_UPDATE if for_update else _TICKET_BY_ID
         row = (await self._conn.execute(query, {"tenant": self._tenant, "id": ticket_id})).first()
-        return None if row is None else _ticket(row)
+        return None if row is None else ticket_from_row(row)
 
     async def find_live_by_conversation(
         self, link: ConversationLink, *, for_update: bool = False
@@ -147,7 +147,7 @@ class TicketRepository(TenantScoped):
         if for_update:
             query = query.with_for_update()
         row = (await self._conn.execute(query)).first()
-        return None if row is None else _ticket(row)
+        return None if row is None else ticket_from_row(row)
 
     async def add(self, ticket: Ticket) -> None:
         try:
@@ -197,7 +197,7 @@ class TicketRepository(TenantScoped):
             conditions.append(keyset)
         query = select(tickets).where(*conditions).order_by(c.create_time.desc(), c.id.desc())
         rows = await self._conn.execute(query.limit(limit))
-        return [_ticket(row) for row in rows]
+        return [ticket_from_row(row) for row in rows]
 
 
 def _ticket_row(tenant_id: str, ticket: Ticket) -> dict[str, Any]:
@@ -228,7 +228,7 @@ def _ticket_row(tenant_id: str, ticket: Ticket) -> dict[str, Any]:
     }
 
 
-def _ticket(row: Row[Any]) -> Ticket:
+def ticket_from_row(row: Row[Any]) -> Ticket:
     link = None
     if row.chatwoot_conversation_id is not None:
         link = ConversationLink(

@@ -19,7 +19,7 @@ from enum import StrEnum
 from common.auth import Principal
 from common.config import ChatwootIntegration, Source
 from common.errors import InvalidArgument, NotFound, PermissionDenied
-from ticket_service.adapters.chatwoot_store import ConversationSyncState, ExpectedEcho
+from ticket_service.adapters.chatwoot_store import ExpectedEcho, LockedConversation
 from ticket_service.domain.chatwoot import (
     ChatwootContact,
     ChatwootMessage,
@@ -98,10 +98,24 @@ class ChatwootIntake:
         integration = _integration(caller, delivery.integration)
         _check_delivery(delivery, integration)
         async with self._tickets.unit_of_work(caller) as uow:
-            if not await uow.deliveries.claim(delivery.dedupe_keys, self._tickets.now()):
+            locked = None
+            now = self._tickets.now()
+            if delivery.conversation is not None:
+                state = delivery.conversation
+                locked = await uow.conversations.claim_and_lock(
+                    delivery.dedupe_keys,
+                    state.account_id,
+                    state.conversation_id,
+                    state.state_time_us,
+                    now,
+                )
+                claimed = locked is not None
+            else:
+                claimed = await uow.deliveries.claim(delivery.dedupe_keys, now)
+            if not claimed:
                 return DeliveryResult(Outcome.DUPLICATE, effects=["delivery seen before"])
             run = _Application(self._tickets, uow, caller, delivery)
-            await run.apply()
+            await run.apply(locked)
             await uow.commit()
             return run.result()
 
@@ -174,22 +188,24 @@ class _Application:
         self._note(effect, changed=True)
         return True
 
-    async def apply(self) -> None:
+    async def apply(self, locked: LockedConversation | None) -> None:
+        """`locked`: the delivery's conversation, locked, when it has one."""
         delivery = self._delivery
         if delivery.contact is not None:
             await self._refresh_customer(delivery.contact)
         if delivery.conversation is not None:
-            await self._sync_conversation(delivery.conversation)
+            assert locked is not None
+            await self._sync_conversation(delivery.conversation, locked)
         if delivery.message is not None and delivery.conversation is not None:
             await self._store_message(delivery.conversation, delivery.message)
 
     # Conversations and their tickets
 
-    async def _sync_conversation(self, state: ConversationState) -> None:
-        sync = await self._uow.conversations.lock(
-            state.account_id, state.conversation_id, state.state_time_us, self._now
-        )
-        ticket = await self._current_ticket(sync, state)
+    async def _sync_conversation(
+        self, state: ConversationState, locked: LockedConversation
+    ) -> None:
+        sync = locked.sync
+        ticket = await self._current_ticket(locked, state)
         if ticket is None or (not ticket.is_live and self._opens_follow_up()):
             previous = ticket
             ticket = await self._open_ticket(state)
@@ -208,11 +224,9 @@ class _Application:
             self._note(f"ticket {ticket.number} is {ticket.status.value}: state not applied")
 
     async def _current_ticket(
-        self, sync: ConversationSyncState, state: ConversationState
+        self, locked: LockedConversation, state: ConversationState
     ) -> Ticket | None:
-        ticket = None
-        if sync.ticket_id is not None:
-            ticket = await self._uow.tickets.get_by_id(sync.ticket_id, for_update=True)
+        ticket = locked.ticket
         if ticket is None or not ticket.is_live:
             # A ticket created through the API for this conversation, or after a delete.
             link = ConversationLink(state.account_id, state.conversation_id, state.inbox_id)
