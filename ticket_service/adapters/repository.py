@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 from sqlalchemy import ColumnElement, Executable, Table, and_, bindparam, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import psycopg as _psycopg_dialect
 from sqlalchemy.engine import Row
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.errors import InvalidArgument
@@ -465,27 +467,23 @@ def _event_json(offset: int, event: PendingEvent) -> dict[str, Any]:
     }
 
 
+# The same statement as psycopg runs it, for `append_and_commit`, which bypasses SQLAlchemy.
+_APPEND_EVENTS_PG_DRIVER = str(
+    _APPEND_EVENTS_PG.compile(dialect=_psycopg_dialect.dialect())  # type: ignore[no-untyped-call]
+)
+
+
 class EventLog(TenantScoped):
     async def append(self, events: Sequence[PendingEvent]) -> None:
         """Give the events the next cursors and insert them.
 
-        Called last in the transaction: the head row stays locked only from here to commit.
-        On PostgreSQL that is one statement, so the lock is held for two round trips (this
-        and the commit), not three; every transaction of the tenant queues on it.
+        Called last in the transaction: the head row stays locked only from here to commit;
+        every transaction of the tenant queues on it. On PostgreSQL this is one statement.
         """
         if not events:
             return
         if self._conn.dialect.name == "postgresql":
-            await self._conn.execute(
-                _APPEND_EVENTS_PG,
-                {
-                    "tenant": self._tenant,
-                    "count": len(events),
-                    "events": json.dumps(
-                        [_event_json(offset, event) for offset, event in enumerate(events)]
-                    ),
-                },
-            )
+            await self._conn.execute(_APPEND_EVENTS_PG, self._append_params(events))
             return
         advanced = await self._conn.execute(
             _ADVANCE_HEAD.on(self._conn), {"tenant_id": self._tenant, "last_cursor": len(events)}
@@ -498,6 +496,43 @@ class EventLog(TenantScoped):
                 for offset, event in enumerate(events)
             ],
         )
+
+    async def append_and_commit(self, events: Sequence[PendingEvent]) -> None:
+        """`append`, then commit the transaction.
+
+        On PostgreSQL the statement and the COMMIT go out together (psycopg's pipeline mode,
+        one round trip): the server commits as soon as the statement is done, so the head
+        row is locked only while the server works, never while this busy process gets
+        round to sending the COMMIT.
+        """
+        if not events or self._conn.dialect.name != "postgresql":
+            await self.append(events)
+            await self._conn.commit()
+            return
+        params = self._append_params(events)
+        raw = (await self._conn.get_raw_connection()).driver_connection
+        assert raw is not None
+        try:
+            async with raw.pipeline():
+                await raw.execute(_APPEND_EVENTS_PG_DRIVER, params)
+                await raw.execute("COMMIT")
+        except psycopg.Error as error:
+            # As SQLAlchemy would have raised it (IntegrityError, OperationalError, ...).
+            raise DBAPIError.instance(
+                _APPEND_EVENTS_PG_DRIVER, params, error, psycopg.Error
+            ) from error
+        # SQLAlchemy ends its transaction; psycopg sees the server's already ended, and
+        # sends nothing.
+        await self._conn.commit()
+
+    def _append_params(self, events: Sequence[PendingEvent]) -> dict[str, Any]:
+        return {
+            "tenant": self._tenant,
+            "count": len(events),
+            "events": json.dumps(
+                [_event_json(offset, event) for offset, event in enumerate(events)]
+            ),
+        }
 
     async def head(self) -> int:
         query = select(event_log_heads.c.last_cursor).where(

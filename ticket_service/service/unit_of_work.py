@@ -85,9 +85,8 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         assert self._conn is not None
-        await self.events.append(self._pending)
+        await self.events.append_and_commit(self._pending)
         self._pending.clear()
-        await self._conn.commit()
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
             callback()
