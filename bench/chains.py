@@ -120,6 +120,15 @@ class Chain:
         return source
 
 
+def analyze(database: Database) -> None:
+    """Refresh the planner's statistics, as autovacuum does within a minute of a table's
+    growth. A fresh database seeded in seconds still has empty-table statistics, on which
+    the services' prepared statements get generic plans that scan a tenant's tickets by
+    status to find one by id (cached for the life of the connection, until this)."""
+    with psycopg.connect(database.url, autocommit=True, connect_timeout=5) as conn:
+        conn.execute("ANALYZE")
+
+
 def _query_keys(
     database: Database, sql: LiteralString, params: Sequence[object] = ()
 ) -> Callable[[], set[str]]:

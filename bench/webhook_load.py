@@ -31,6 +31,7 @@ import uvloop
 from bench.chains import (
     Chain,
     Database,
+    analyze,
     bare_chain,
     bench_database,
     migrate,
@@ -125,6 +126,7 @@ async def _measure(
         await seeder.open()
         results["seeding"] = await seeder.sustained(None)
         seeder.close()
+        analyze(database)
 
     driver = LoadDriver(
         "127.0.0.1", chain.port, chain.source(factory.next), concurrency=options.concurrency
