@@ -18,7 +18,7 @@ import grpc
 
 from common.config import Source, Tenant, TenantsConfig
 from common.errors import Unauthenticated
-from common.grpc.handlers import Handler, rewrap
+from common.grpc.handlers import Handler, RewrapCache
 from common.grpc.status import to_status
 
 OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
@@ -77,8 +77,8 @@ class TokenAuthenticator:
         return match
 
 
-def _metadata_value(details: grpc.HandlerCallDetails, key: str) -> str | None:
-    for item_key, value in details.invocation_metadata or ():
+def _metadata_value(metadata: Any, key: str) -> str | None:
+    for item_key, value in metadata or ():
         if item_key == key:
             return value if isinstance(value, str) else value.decode()
     return None
@@ -88,9 +88,13 @@ Behavior = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):
+    """Authenticates each call inside the method's handler, so that the wrapped handler is
+    built once per method (`RewrapCache`), not on every call."""
+
     def __init__(self, authenticator: TokenAuthenticator, *, error_domain: str) -> None:
         self._authenticator = authenticator
         self._domain = error_domain
+        self._handlers = RewrapCache()
 
     async def intercept_service(
         self,
@@ -103,41 +107,41 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             return handler  # type: ignore[return-value]
         if handler_call_details.method.startswith(OPEN_SERVICES):
             return handler
+        streaming = bool(handler.unary_stream or handler.stream_stream)
+        return self._handlers.rewrap(
+            handler_call_details.method,
+            handler,
+            lambda behavior: self._as_caller(behavior, streaming=streaming),
+        )
+
+    async def _caller(self, context: grpc.aio.ServicerContext[Any, Any]) -> Principal:
+        """The call's Principal; the call is aborted UNAUTHENTICATED if there is none."""
         try:
-            principal = self._authenticator.authenticate(
-                _metadata_value(handler_call_details, "authorization")
+            return self._authenticator.authenticate(
+                _metadata_value(context.invocation_metadata(), "authorization")
             )
         except Unauthenticated as error:
-            status = to_status(error, domain=self._domain)
+            await context.abort_with_status(to_status(error, domain=self._domain))
+            raise  # abort_with_status raises; this is for the type checker
 
-            def deny(_behavior: Any) -> Any:
-                async def denied(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-                    await context.abort_with_status(status)
+    def _as_caller(self, behavior: Any, *, streaming: bool) -> Any:
+        if streaming:
 
-                return denied
-
-            return rewrap(handler, deny)
-
-        def as_principal(behavior: Any) -> Any:
-            if handler.unary_stream or handler.stream_stream:
-
-                async def streaming(request: Any, context: Any) -> Any:
-                    token = run_as(principal)
-                    try:
-                        async for response in behavior(request, context):
-                            yield response
-                    finally:
-                        _current.reset(token)
-
-                return streaming
-
-            async def unary(request: Any, context: Any) -> Any:
-                token = run_as(principal)
+            async def streaming_call(request: Any, context: Any) -> Any:
+                token = run_as(await self._caller(context))
                 try:
-                    return await behavior(request, context)
+                    async for response in behavior(request, context):
+                        yield response
                 finally:
                     _current.reset(token)
 
-            return unary
+            return streaming_call
 
-        return rewrap(handler, as_principal)
+        async def unary_call(request: Any, context: Any) -> Any:
+            token = run_as(await self._caller(context))
+            try:
+                return await behavior(request, context)
+            finally:
+                _current.reset(token)
+
+        return unary_call

@@ -29,6 +29,24 @@ def rewrap(handler: Handler, behavior_for: Callable[[Any], Any]) -> Handler:
     )
 
 
+class RewrapCache:
+    """`rewrap` once per method rather than once per call: a server interceptor's wrapping
+    of a method's handler is the same on every call, so it is kept, for as long as the
+    handler it wraps is the same object (the registered one, or another interceptor's
+    kept wrapping)."""
+
+    def __init__(self) -> None:
+        self._wrapped: dict[str, tuple[Handler, Handler]] = {}
+
+    def rewrap(self, method: str, handler: Handler, behavior_for: Callable[[Any], Any]) -> Handler:
+        kept = self._wrapped.get(method)
+        if kept is None or kept[0] is not handler:
+            # Bounded: only methods the server has a handler for get here.
+            kept = (handler, rewrap(handler, behavior_for))
+            self._wrapped[method] = kept
+        return kept[1]
+
+
 def rpc_type(request_streaming: bool, response_streaming: bool) -> str:
     """The `grpc_type` label of grpc-prometheus."""
     if request_streaming:

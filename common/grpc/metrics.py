@@ -19,7 +19,7 @@ from typing import Any
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from common.grpc.handlers import Handler, rewrap, rpc_type, split_method
+from common.grpc.handlers import Handler, RewrapCache, rpc_type, split_method
 
 LABELS = ("grpc_type", "grpc_service", "grpc_method")
 CODE = "grpc_code"
@@ -57,6 +57,7 @@ class ServerMetrics(grpc.aio.ServerInterceptor):
             LABELS,
             registry=registry,
         )
+        self._handlers = RewrapCache()
         # Server-streaming and bidi RPCs open right now: subscribers of a watch stream.
         self.streams = Gauge(
             "grpc_server_streams_active",
@@ -75,11 +76,18 @@ class ServerMetrics(grpc.aio.ServerInterceptor):
             # Unknown method: grpc answers UNIMPLEMENTED; its name is the caller's to pick,
             # so it would make unbounded label values.
             return handler  # type: ignore[return-value]
-        service, method = split_method(handler_call_details.method)
+        return self._handlers.rewrap(
+            handler_call_details.method,
+            handler,
+            lambda behavior: self._observed(behavior, handler, handler_call_details.method),
+        )
+
+    def _observed(self, behavior: Any, handler: Handler, full_method: str) -> Any:
+        service, method = split_method(full_method)
         labels = (rpc_type(handler.request_streaming, handler.response_streaming), service, method)
         if handler.response_streaming:
-            return rewrap(handler, lambda behavior: self._streaming(behavior, labels))
-        return rewrap(handler, lambda behavior: self._unary(behavior, labels))
+            return self._streaming(behavior, labels)
+        return self._unary(behavior, labels)
 
     def _counted_requests(self, requests: Any, labels: tuple[str, ...]) -> Any:
         if not hasattr(requests, "__aiter__"):
