@@ -131,7 +131,9 @@ def row(frame: str, *first: str) -> list[str]:
     raise AssertionError(f"no line starting {first} in:\n{frame}")
 
 
-async def post_until(http: httpx.AsyncClient, done: asyncio.Future[object], first: int) -> int:
+async def post_until(
+    http: httpx.AsyncClient, done: asyncio.Future[subprocess.CompletedProcess[str]], first: int
+) -> int:
     """Posts fresh signed conversations until `done`; how many were answered 200."""
     answered = 0
     while not done.done():
