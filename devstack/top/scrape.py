@@ -46,17 +46,22 @@ class Scrape:
         return self.sum_by(name, **match).get((), 0.0)
 
 
+def parse(text: str) -> dict[tuple[str, Labels], float]:
+    """The text exposition format's samples, by name and labels."""
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
 async def scrape(http: httpx.AsyncClient, url: str) -> Scrape:
     """GET `url`; a refused connection, a timeout, an HTTP error or a body that is not the
     text format is an `error`, never an exception."""
     try:
         answer = await http.get(url)
         answer.raise_for_status()
-        samples = {
-            (sample.name, frozenset(sample.labels.items())): sample.value
-            for family in text_string_to_metric_families(answer.text)
-            for sample in family.samples
-        }
+        samples = parse(answer.text)
     except httpx.ConnectError:
         return Scrape(url, time.monotonic(), error="connection refused")
     except httpx.TimeoutException:
