@@ -14,12 +14,13 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 PROTO_FILES := $(shell find protos/ticketing -name '*.proto')
 STUBS_STAMP := gen/.stamp
 
-.PHONY: install stubs lint format test test-sqlite run demo migrate clean help
+.PHONY: install stubs lint format test test-sqlite run demo top migrate clean help
 
 help:
 	@echo "make run    install, migrate and start the whole stack on SQLite"
 	@echo "            (SIM=1: with the Chatwoot simulator instead of a real Chatwoot)"
 	@echo "make demo   start the stack with the Chatwoot simulator, play one escalation, stop"
+	@echo "make top    live status of a running \`make run\`: throughput, outbox, SLA risk, agent load"
 	@echo "make test   install and run the whole suite (SQLite and PostgreSQL)"
 	@echo "make lint   ruff, mypy, buf lint/format/breaking"
 	@echo "make stubs  regenerate Python stubs from protos/"
@@ -72,6 +73,10 @@ run: install
 # Ports picked by the OS and files in var/demo, so it runs beside `make run`.
 demo: install
 	$(BIN)/python -m devstack.demo
+
+# Watches what `make run` started (same addresses); Ctrl+C stops it.
+top: install
+	$(BIN)/python -m devstack.top
 
 clean:
 	rm -rf $(VENV) $(TOOLS) gen var .pytest_cache .mypy_cache .ruff_cache
