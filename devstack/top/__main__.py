@@ -1,5 +1,6 @@
 """`python -m devstack.top` (`make top`): refreshes every `--interval` seconds until Ctrl+C;
-`--once` prints one frame (two scrapes `--interval` apart, for the rates) and exits.
+`--once` prints one frame (two scrapes `--interval` apart, for the rates) and exits, 1 if
+a process did not answer.
 
 Addresses default to what `make run` uses, read from the same variables (so a stack started
 with other ports is found by exporting the same settings); the flags override them.
@@ -137,7 +138,7 @@ async def run(options: argparse.Namespace) -> int:
             frame = render(snapshot)
             if options.once:
                 sys.stdout.write(frame)
-                return 0
+                return 0 if all(scraped.up for scraped in after.values()) else 1
             sys.stdout.write(CLEAR_SCREEN + colour(frame) if terminal else frame + "\n")
             sys.stdout.flush()
             before = after
