@@ -24,7 +24,16 @@ PROCESSES = (GATEWAY, TICKET_SERVICE, ESCALATION_SERVICE)
 FAILED_CODES = frozenset(
     {"UNKNOWN", "INTERNAL", "UNAVAILABLE", "DEADLINE_EXCEEDED", "DATA_LOSS", "UNIMPLEMENTED"}
 )
-OUTCOMES = ("applied", "duplicate", "ignored", "spooled", "rejected", "invalid", "unauthorized")
+OUTCOMES = (
+    "applied",
+    "duplicate",
+    "ignored",
+    "spooled",
+    "rejected",
+    "invalid",
+    "unauthorized",
+    "failed",
+)
 RISKS = ("on_track", "warning", "breached")
 FIRE_KINDS = ("warning", "breach", "level")
 AGENTS_SHOWN = 12  # per tenant; the busiest first
@@ -94,21 +103,19 @@ def processes(snapshot: Snapshot) -> list[str]:
     return ["PROCESSES", *table(rows, left=3)]
 
 
-def _unavailable(window: Window | None, name: str) -> list[str] | None:
-    """The one line a section shows when its process cannot be read, else None."""
+def _readable(snapshot: Snapshot, name: str) -> Window | str:
+    """The process's window, or the line its sections show instead when it cannot be read."""
+    window = snapshot.windows.get(name)
     if window is None:
-        return [f"  {name}: metrics off"]
-    if not window.after.up:
-        return [f"  {name} is down"]
-    return None
+        return f"  {name}: metrics off"
+    return window if window.after.up else f"  {name} is down"
 
 
 def webhooks(snapshot: Snapshot) -> list[str]:
     title = "WEBHOOKS  gateway: Chatwoot deliveries by tenant, integration and outcome"
-    window = snapshot.windows.get(GATEWAY)
-    unavailable = _unavailable(window, GATEWAY)
-    if unavailable is not None or window is None:
-        return [title, *(unavailable or [])]
+    window = _readable(snapshot, GATEWAY)
+    if isinstance(window, str):
+        return [title, window]
     by = ("integration", "outcome")
     name = "chatwoot_webhook_deliveries_total"
     totals = window.after.sum_by(name, by)
@@ -139,10 +146,9 @@ def grpc_servers(snapshot: Snapshot) -> list[str]:
     rows = [["process", "service", "total", "req/s", "refused/s", "failed/s", "p99"]]
     lines = [title]
     for process in (TICKET_SERVICE, ESCALATION_SERVICE):
-        window = snapshot.windows.get(process)
-        unavailable = _unavailable(window, process)
-        if unavailable is not None or window is None:
-            lines += unavailable or []
+        window = _readable(snapshot, process)
+        if isinstance(window, str):
+            lines.append(window)
             continue
         handled = "grpc_server_handled_total"
         totals = window.after.sum_by(handled, ("grpc_service",))
@@ -171,10 +177,9 @@ def grpc_servers(snapshot: Snapshot) -> list[str]:
 
 def outbox(snapshot: Snapshot) -> list[str]:
     title = "OUTBOX  ticket service: changes waiting to be sent to Chatwoot"
-    window = snapshot.windows.get(TICKET_SERVICE)
-    unavailable = _unavailable(window, TICKET_SERVICE)
-    if unavailable is not None or window is None:
-        return [title, *(unavailable or [])]
+    window = _readable(snapshot, TICKET_SERVICE)
+    if isinstance(window, str):
+        return [title, window]
     scrape = window.after
     pending = scrape.sum_by("chatwoot_outbox_pending", ("integration",))
     oldest = scrape.sum_by("chatwoot_outbox_oldest_pending_age_seconds", ("integration",))
@@ -199,10 +204,9 @@ def outbox(snapshot: Snapshot) -> list[str]:
 
 def sla(snapshot: Snapshot) -> list[str]:
     title = "SLA  escalation service: open clocks by risk (counted every 15 s), firings"
-    window = snapshot.windows.get(ESCALATION_SERVICE)
-    unavailable = _unavailable(window, ESCALATION_SERVICE)
-    if unavailable is not None or window is None:
-        return [title, *(unavailable or [])]
+    window = _readable(snapshot, ESCALATION_SERVICE)
+    if isinstance(window, str):
+        return [title, window]
     scrape = window.after
     clocks = scrape.sum_by("sla_open_clocks", ("tenant", "metric", "risk"))
     groups = sorted({(tenant, metric) for tenant, metric, _ in clocks})
