@@ -124,11 +124,8 @@ async def spawn(env: Mapping[str, str], *args: str, logs: Path | None = None) ->
 
 
 async def migrate(env: Mapping[str, str], *, logs: Path | None = None) -> None:
-    """Both databases at once: they are separate, and each migration is mostly startup."""
-    services = ("ticket_service", "escalation_service")
-    children = [await spawn(env, service, "migrate", logs=logs) for service in services]
-    codes = await asyncio.gather(*(child.wait() for child in children))
-    for service, code in zip(services, codes, strict=True):
+    for service in ("ticket_service", "escalation_service"):
+        code = await (await spawn(env, service, "migrate", logs=logs)).wait()
         if code != 0:
             raise StackError(f"{service} migration failed (exit code {code}); not starting")
 
