@@ -65,6 +65,8 @@ WEBHOOKS = "/webhooks/chatwoot/acme-chatwoot"
 # The agent the sample conversations are assigned to (tests/chatwoot_samples._AGENT).
 AGENT_ID = "12"
 CAPACITY = 4
+# Generous: on a shared, loaded machine three interpreters can take this long to serve.
+READY_WITHIN_SECONDS = 60.0
 
 
 @pytest.fixture
@@ -107,7 +109,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     # Without a Chatwoot (Stack's default): the note's task waits in the outbox.
     running = await Stack.start(env, logs=tmp_path, migrate_first=False)
     try:
-        ready = asyncio.ensure_future(wait_until_ready(running.env, 30.0))
+        ready = asyncio.ensure_future(wait_until_ready(running.env, READY_WITHIN_SECONDS))
         await asyncio.wait([ready, *running.exits.values()], return_when=asyncio.FIRST_COMPLETED)
         if not ready.done():
             ready.cancel()
