@@ -45,6 +45,8 @@ LOG_LEVEL = "WARNING"  # the services' LOG_LEVEL takes logging's names, upper ca
 WEBHOOK_SECRET = "bench-webhook-secret-0123456789"  # noqa: S105 - the bench's own
 TENANT = "bench"
 INTEGRATION = "bench-chatwoot"
+# A service's credential (not Chatwoot's): the benchmarks' own calls to the ticket service.
+SERVICE_TOKEN = "bench-escalation-token-0123456789"  # noqa: S105 - the bench's own
 TENANTS = f"""
 [[tenants]]
 id = "{TENANT}"
@@ -58,7 +60,7 @@ token = "bench-gateway-token-0123456789"
 [[tenants.api_tokens]]
 principal = "escalation-service"
 source = "escalation"
-token = "bench-escalation-token-0123456789"
+token = "{SERVICE_TOKEN}"
 
 [[tenants.chatwoot]]
 name = "{INTEGRATION}"
@@ -232,19 +234,26 @@ def _stored_messages(database: Database) -> Callable[[], set[str]]:
 
 
 @contextlib.contextmanager
-def real_chain(database: Database, directory: Path) -> Iterator[Chain]:
-    """Our gateway and ticket service, on a migrated `database`. The gateway keeps its
-    production settings (2 s forward timeout, then the spool): a 202 is a failed delivery
-    for the benchmark."""
+def ticket_service(database: Database, directory: Path) -> Iterator[tuple[Process, int]]:
+    """`python -m ticket_service serve` on a migrated `database`, serving; and its port."""
     ticket_port = free_port()
     ticket_env = _ticket_env(database, directory, ticket_port)
     with _running("ticket_service", "serve", env=ticket_env, cwd=directory) as service:
         _wait_for_grpc(service, f"127.0.0.1:{ticket_port}")
+        yield service, ticket_port
+
+
+@contextlib.contextmanager
+def real_chain(database: Database, directory: Path) -> Iterator[Chain]:
+    """Our gateway and ticket service, on a migrated `database`. The gateway keeps its
+    production settings (2 s forward timeout, then the spool): a 202 is a failed delivery
+    for the benchmark."""
+    with ticket_service(database, directory) as (service, ticket_port):
         gateway_port = free_port()
         gateway_env = {
             "GATEWAY_PORT": str(gateway_port),
             "TICKET_SERVICE_TARGET": f"127.0.0.1:{ticket_port}",
-            "TICKETING_TENANTS_FILE": ticket_env["TICKETING_TENANTS_FILE"],
+            "TICKETING_TENANTS_FILE": str(_tenants_file(directory)),
             "GATEWAY_SPOOL_PATH": str(directory / "spool.db"),
         }
         with _running("gateway", env=gateway_env, cwd=directory) as gateway:
