@@ -234,11 +234,15 @@ def _stored_messages(database: Database) -> Callable[[], set[str]]:
 
 
 @contextlib.contextmanager
-def ticket_service(database: Database, directory: Path) -> Iterator[tuple[Process, int]]:
-    """`python -m ticket_service serve` on a migrated `database`, serving; and its port."""
+def ticket_service(
+    database: Database, directory: Path, *, migrate: bool = False
+) -> Iterator[tuple[Process, int]]:
+    """`python -m ticket_service serve` on `database` (migrated first with `migrate`: one
+    process start fewer than a separate `migrate`), serving; and its port."""
     ticket_port = free_port()
     ticket_env = _ticket_env(database, directory, ticket_port)
-    with _running("ticket_service", "serve", env=ticket_env, cwd=directory) as service:
+    args = ["serve", "--migrate"] if migrate else ["serve"]
+    with _running("ticket_service", *args, env=ticket_env, cwd=directory) as service:
         _wait_for_grpc(service, f"127.0.0.1:{ticket_port}")
         yield service, ticket_port
 

@@ -36,7 +36,7 @@ import grpc
 import psycopg
 import uvloop
 
-from bench.chains import SERVICE_TOKEN, Database, bench_database, migrate, ticket_service
+from bench.chains import SERVICE_TOKEN, Database, bench_database, ticket_service
 from bench.cpu import CpuMeter, fixed, postgres_backends
 from bench.load_driver import percentile
 from ticketing.ticket.v1 import (
@@ -225,9 +225,8 @@ def _print(document: dict[str, Any]) -> None:
 
 
 async def _run(options: Options, database: Database, directory: Path) -> dict[str, Any]:
-    migrate(database, directory)
     base = await _baseline(database.url, options.count, options.rate)
-    with ticket_service(database, directory) as (service, port):
+    with ticket_service(database, directory, migrate=True) as (service, port):
         meter = CpuMeter(
             {
                 "service": fixed(service.pid),
