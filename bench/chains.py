@@ -132,10 +132,10 @@ def _query_keys(
     return stored
 
 
-def _wait_for_grpc(process: Process, address: str) -> None:
+def _wait_for_grpc(process: Process, address: str, timeout: float = START_TIMEOUT) -> None:
     """Until the server at `address` reports SERVING. At WARNING the service does not log
     its "serving" record, so health is the readiness signal."""
-    deadline = time.monotonic() + START_TIMEOUT
+    deadline = time.monotonic() + timeout
     while True:
         if process.popen.poll() is not None:
             raise RuntimeError(f"{process.module} exited with {process.popen.returncode}")
@@ -143,7 +143,7 @@ def _wait_for_grpc(process: Process, address: str) -> None:
             if health_status(address, timeout=1.0) == "SERVING":
                 return
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{process.module} not serving at {address} in {START_TIMEOUT} s")
+            raise RuntimeError(f"{process.module} not serving at {address} in {timeout:g} s")
         time.sleep(0.1)
 
 
@@ -243,7 +243,8 @@ def ticket_service(
     ticket_env = _ticket_env(database, directory, ticket_port)
     args = ["serve", "--migrate"] if migrate else ["serve"]
     with _running("ticket_service", *args, env=ticket_env, cwd=directory) as service:
-        _wait_for_grpc(service, f"127.0.0.1:{ticket_port}")
+        # Migrating is a second start's worth of work on a loaded machine.
+        _wait_for_grpc(service, f"127.0.0.1:{ticket_port}", START_TIMEOUT * (2 if migrate else 1))
         yield service, ticket_port
 
 

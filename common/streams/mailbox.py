@@ -47,9 +47,9 @@ class Mailbox(Generic[EntryT]):
             self._ready.clear()
         return taken
 
-    async def wait(self, timeout: float) -> None:
-        """Until something was queued, the mailbox overflowed or closed, or `timeout`."""
+    async def wait(self, at_most: float) -> None:
+        """Until something was queued, the mailbox overflowed or closed, or `at_most` s."""
         try:
-            await asyncio.wait_for(self._ready.wait(), timeout)
+            await asyncio.wait_for(self._ready.wait(), at_most)
         except TimeoutError:
             return

@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import grpc
 
 from tests.support import RichError, rich_error
-from ticketing.ticket.v1 import customer_pb2, ticket_pb2, ticket_service_pb2
-from ticketing.ticket.v1.ticket_service_pb2_grpc import TicketServiceStub
+from ticketing.ticket.v1 import (
+    customer_pb2,
+    ticket_pb2,
+    ticket_service_pb2,
+    ticket_service_pb2_grpc,
+)
 
-Metadata = Sequence[tuple[str, str]]
+Metadata = tuple[tuple[str, str], ...]
 Request = ticket_service_pb2.WatchTicketEventsRequest
 
 
@@ -84,7 +87,10 @@ class Watcher:
 
 
 def watch(
-    stub: TicketServiceStub, metadata: Metadata, request: Request | None = None, pause: float = 0.0
+    stub: ticket_service_pb2_grpc.TicketServiceAsyncStub,
+    metadata: Metadata,
+    request: Request | None = None,
+    pause: float = 0.0,
 ) -> Watcher:
     call = stub.WatchTicketEvents(request or Request(), metadata=metadata)
     watcher = Watcher(call, pause=pause)
@@ -92,7 +98,7 @@ def watch(
     return watcher
 
 
-async def head(stub: TicketServiceStub, metadata: Metadata) -> int:
+async def head(stub: ticket_service_pb2_grpc.TicketServiceAsyncStub, metadata: Metadata) -> int:
     listed = await stub.ListTicketEvents(
         ticket_service_pb2.ListTicketEventsRequest(page_size=1), metadata=metadata
     )
@@ -100,7 +106,10 @@ async def head(stub: TicketServiceStub, metadata: Metadata) -> int:
 
 
 async def create_ticket(
-    stub: TicketServiceStub, metadata: Metadata, subject: str, conversation_id: int = 0
+    stub: ticket_service_pb2_grpc.TicketServiceAsyncStub,
+    metadata: Metadata,
+    subject: str,
+    conversation_id: int = 0,
 ) -> ticket_pb2.Ticket:
     conversation = ticket_pb2.ChatwootConversation(
         account_id=3 if conversation_id else 0, conversation_id=conversation_id
@@ -115,7 +124,11 @@ async def create_ticket(
 
 
 async def add_notes(
-    stub: TicketServiceStub, metadata: Metadata, ticket: str, count: int, body: str = "note"
+    stub: ticket_service_pb2_grpc.TicketServiceAsyncStub,
+    metadata: Metadata,
+    ticket: str,
+    count: int,
+    body: str = "note",
 ) -> None:
     for index in range(count):
         await stub.AddTicketNote(
