@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import grpc
 
-from tests.conftest import ACME, GLOBEX
+from tests.conftest import ACME, ACME_GATEWAY_TOKEN, GLOBEX, bearer
+from tests.e2e.test_chatwoot_intake import K, delivery, message, state
 from tests.streams.support import Request, add_notes, create_ticket, head, watch
 from tests.support import rich_error
 from ticket_service.bootstrap import TicketApp
@@ -169,3 +170,24 @@ async def test_a_watch_without_credentials_is_unauthenticated(
             failure = rich_error(error)
         assert failure.code == grpc.StatusCode.UNAUTHENTICATED
         assert failure.info.reason == "UNAUTHENTICATED"
+
+
+async def test_events_of_a_chatwoot_delivery_carry_its_conversation(
+    ticket_app: TicketApp, stub: ticket_service_pb2_grpc.TicketServiceAsyncStub
+) -> None:
+    watcher = watch(stub, ACME, _request(chatwoot_conversation_id=1042))
+    await watcher.opened()
+    created = delivery(
+        K.CHATWOOT_EVENT_KIND_MESSAGE_CREATED, conversation=state(1042), msg=message(1)
+    )
+    await stub.ApplyChatwootDelivery(created, metadata=bearer(ACME_GATEWAY_TOKEN))
+    await create_ticket(stub, ACME, "Not from Chatwoot")
+    await watcher.until(await head(stub, ACME))
+    await watcher.close()
+
+    events = [e for m in watcher.messages for e in m.events]
+    assert {e.type for e in events} >= {
+        enums_pb2.TICKET_EVENT_TYPE_TICKET_CREATED,
+        enums_pb2.TICKET_EVENT_TYPE_MESSAGE_ADDED,
+    }
+    assert {e.chatwoot_conversation_id for e in events} == {1042}
