@@ -194,6 +194,13 @@ def bare_chain(database: Database) -> Iterator[Chain]:
             )
 
 
+@contextlib.contextmanager
+def bare_stream() -> Iterator[tuple[Process, int]]:
+    """`python -m bench.bare_stream`, serving; and its port."""
+    with _running("bench.bare_stream", env={}, cwd=REPO_ROOT) as server:
+        yield server, server.serving_port()
+
+
 def migrate(database: Database, directory: Path) -> None:
     """`python -m ticket_service migrate`, as a deployment runs it before the replicas."""
     result = run_module(

@@ -36,7 +36,8 @@ import grpc
 import psycopg
 import uvloop
 
-from bench.chains import SERVICE_TOKEN, Database, bench_database, ticket_service
+from bench.bare_stream import PUBLISH, WATCH
+from bench.chains import SERVICE_TOKEN, Database, bare_stream, bench_database, ticket_service
 from bench.cpu import CpuMeter, fixed, postgres_backends
 from bench.load_driver import percentile
 from ticketing.ticket.v1 import (
@@ -175,6 +176,48 @@ async def _streams(
             await channel.close()
 
 
+PAYLOAD_BYTES = 700  # about one serialized TicketEvent with its note
+
+
+async def _bare_fanout(options: Options, port: int, meter: CpuMeter) -> list[float]:
+    """Publish → every watcher on bench.bare_stream, paced as the real notes; seconds."""
+    sent: dict[int, float] = {}
+    latencies: list[float] = []
+    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for _ in range(options.watchers)]
+    try:
+        opened = [asyncio.Event() for _ in channels]
+
+        async def watch(channel: grpc.aio.Channel, ready: asyncio.Event) -> None:
+            method: grpc.aio.UnaryStreamMultiCallable[bytes, bytes] = channel.unary_stream(WATCH)
+            call = method(b"")
+            async for payload in call:
+                received = time.perf_counter()
+                ready.set()
+                if payload:
+                    latencies.append(received - sent[int(payload[:8])])
+                    if len(latencies) == options.count * options.watchers:
+                        return
+
+        reading = [asyncio.create_task(watch(c, o)) for c, o in zip(channels, opened, strict=True)]
+        await asyncio.wait_for(asyncio.gather(*(o.wait() for o in opened)), 30)
+        publish: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channels[0].unary_unary(PUBLISH)
+
+        async def send(index: int) -> None:
+            sent[index] = time.perf_counter()
+            await publish(f"{index:08d}".encode().ljust(PAYLOAD_BYTES, b"."), timeout=10)
+
+        async with meter.measure():
+            await _paced(options.count, options.rate, send)
+        await asyncio.wait(reading, timeout=10)
+        for task in reading:
+            task.cancel()
+        await asyncio.gather(*reading, return_exceptions=True)
+        return latencies
+    finally:
+        for channel in channels:
+            await channel.close()
+
+
 def _stats_ms(values: list[float]) -> dict[str, float]:
     return {name: round(percentile(values, q) * 1e3, 2) for name, q in POINTS.items()}
 
@@ -213,13 +256,20 @@ def _print(document: dict[str, Any]) -> None:
         f"then a burst of {document['burst']}"
     )
     rows = [("bare LISTEN/NOTIFY", document["baseline_ms"])]
+    rows += [("bare gRPC fan-out", document["bare_grpc_fanout_ms"])]
     rows += [(f"stream, {name}", stats) for name, stats in document["latency_ms"].items()]
     for name, stats in rows:
         cells = "  ".join(f"{key} {value:7.2f}" for key, value in stats.items())
         print(f"  {name:<20} {cells}  ms")
-    print(f"  paced / bare: p50 x{document['ratio_p50']}, p99 x{document['ratio_p99']}")
+    print(f"  paced / bare NOTIFY: p50 x{document['ratio_p50']}, p99 x{document['ratio_p99']}")
+    print(
+        f"  paced / bare gRPC fan-out: p50 x{document['ratio_to_bare_grpc_p50']}, "
+        f"p99 x{document['ratio_to_bare_grpc_p99']}"
+    )
     cpu = ", ".join(f"{name} {us} µs" for name, us in document["cpu_us_per_event"].items())
     print(f"  CPU per paced event: {cpu}; other load {document['other_cores']} cores")
+    bare_cpu = ", ".join(f"{n} {us} µs" for n, us in document["bare_grpc_cpu_us_per_event"].items())
+    print(f"  CPU per bare fan-out: {bare_cpu}")
     for problem in document["problems"]:
         print(f"  PROBLEM {problem}")
 
@@ -235,8 +285,24 @@ async def _run(options: Options, database: Database, directory: Path) -> dict[st
             }
         )
         watchers, phases = await _streams(options, port, meter)
+    with bare_stream() as (server, port):
+        bare_meter = CpuMeter({"service": fixed(server.pid), "clients": fixed(os.getpid())})
+        bare = await _bare_fanout(options, port, bare_meter)
     assert meter.report is not None
+    assert bare_meter.report is not None
     document = _report(options, watchers, phases, base)
+    document["bare_grpc_fanout_ms"] = _stats_ms(bare)
+    document["bare_grpc_cpu_us_per_event"] = {
+        name: round(us) for name, us in bare_meter.report.per_request_us(options.count).items()
+    }
+    document["ratio_to_bare_grpc_p50"] = round(
+        document["latency_ms"]["paced"]["p50"] / max(document["bare_grpc_fanout_ms"]["p50"], 1e-3),
+        1,
+    )
+    document["ratio_to_bare_grpc_p99"] = round(
+        document["latency_ms"]["paced"]["p99"] / max(document["bare_grpc_fanout_ms"]["p99"], 1e-3),
+        1,
+    )
     # Steadier than latency on a shared machine: CPU per paced note (one event fanned
     # out to every watcher), and how many cores everything else was using meanwhile.
     document["cpu_us_per_event"] = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import Sequence
 from typing import Generic
@@ -49,7 +50,7 @@ class Mailbox(Generic[EntryT]):
 
     async def wait(self, at_most: float) -> None:
         """Until something was queued, the mailbox overflowed or closed, or `at_most` s."""
-        try:
-            await asyncio.wait_for(self._ready.wait(), at_most)
-        except TimeoutError:
-            return
+        # asyncio.timeout, not wait_for: no task per wait, and every watcher waits per event.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(at_most):
+                await self._ready.wait()
