@@ -18,4 +18,5 @@ def test_every_watcher_receives_every_event(tmp_path: Path) -> None:
     assert document["problems"] == []
     assert set(document["latency_ms"]) == {"paced", "burst"}
     assert document["baseline_ms"]["p50"] > 0
+    assert document["bare_grpc_fanout_ms"]["p50"] > 0
     assert document["latency_ms"]["paced"]["max"] > 0
