@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -19,6 +19,7 @@ from common.db import create_engine
 from common.grpc.client import idempotent, open_channel
 from gateway.channel import TICKET_SERVICE
 from tests.conftest import ACME
+from tests.support import eventually
 from ticket_service import bootstrap
 from ticketing.ticket.v1 import (
     chatwoot_sync_pb2,
@@ -64,6 +65,13 @@ def handled(app: bootstrap.TicketApp, method: str) -> float:
     return value or 0.0
 
 
+async def until(condition: Callable[[], bool]) -> None:
+    async def check() -> bool | None:
+        return True if condition() else None
+
+    await eventually(check)
+
+
 def target(*ports: int) -> str:
     return "ipv4:" + ",".join(f"127.0.0.1:{port}" for port in ports)
 
@@ -105,15 +113,13 @@ async def test_calls_keep_succeeding_while_one_server_stops(
 
         done = asyncio.Event()
         callers = [asyncio.create_task(create_until(done)) for _ in range(4)]
-        while handled(first, "CreateTicket") < 5 or handled(second, "CreateTicket") < 5:
-            await asyncio.sleep(0.01)
+        await until(lambda: handled(first, "CreateTicket") >= 5 <= handled(second, "CreateTicket"))
         # Abruptly, as a crashed pod: calls in flight on it are cut off (UNAVAILABLE, and
         # retried), and the callers' next calls must find the other server.
         await first.stop(grace=0)
         created_by_first = handled(first, "CreateTicket")
         served_by_second = handled(second, "CreateTicket")
-        while handled(second, "CreateTicket") < served_by_second + 20:
-            await asyncio.sleep(0.01)
+        await until(lambda: handled(second, "CreateTicket") >= served_by_second + 20)
         done.set()
         # Any caller that saw an error raises it here.
         await asyncio.gather(*callers)
@@ -134,7 +140,7 @@ class Flaky:
     def __init__(self) -> None:
         self.attempts: dict[str, int] = {}
 
-    def handler(self, method: str, response: Any) -> grpc.RpcMethodHandler:
+    def handler(self, method: str, response: Any) -> grpc.RpcMethodHandler[Any, Any]:
         async def answer(_request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             self.attempts[method] = self.attempts.get(method, 0) + 1
             if self.attempts[method] == 1:
