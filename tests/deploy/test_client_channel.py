@@ -11,14 +11,13 @@ from typing import Any
 
 import grpc
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.clock import ManualClock
 from common.config import TenantsConfig
 from common.db import create_engine
 from common.grpc.client import idempotent, open_channel
 from gateway.channel import TICKET_SERVICE
-from tests.conftest import ACME
+from tests.conftest import ACME, empty_tables
 from tests.support import eventually
 from ticket_service import bootstrap
 from ticketing.ticket.v1 import (
@@ -34,13 +33,16 @@ RETRY = [idempotent(TICKET_SERVICE)]
 
 @pytest.fixture
 async def two_servers(
-    engine: AsyncEngine, database_url: str, tenants: TenantsConfig, clock: ManualClock
+    postgresql_url: str, tenants: TenantsConfig, clock: ManualClock
 ) -> AsyncIterator[list[bootstrap.TicketApp]]:
-    """Two replicas on one database, each with its own engine (a stopping app disposes
-    its engine). `engine` empties the tables first."""
+    """Two replicas on one PostgreSQL database, as deployed (SQLite is for one process),
+    each with its own engine, as each pod has."""
+    engine = create_engine(postgresql_url)
+    await empty_tables(engine)
+    await engine.dispose()
     apps = [
         await bootstrap.start(
-            engine=create_engine(database_url),
+            engine=create_engine(postgresql_url),
             tenants=tenants,
             listen="127.0.0.1:0",
             clock=clock,
