@@ -33,7 +33,6 @@ from bench.load_driver import Source, http_request
 from devstack.stack import Stack, local_environment, wait_until_ready
 from tests.processes.support import (
     REPO_ROOT,
-    START_TIMEOUT,
     Process,
     free_port,
     health_status,
@@ -41,6 +40,9 @@ from tests.processes.support import (
     wait_for_http,
 )
 
+# Seconds a process may take to serve: more than the tests allow, since the benchmarks run
+# while other work loads the machine (the escalation service has taken 16 s to start).
+START_TIMEOUT = 60.0
 LOG_LEVEL = "WARNING"  # the services' LOG_LEVEL takes logging's names, upper case
 WEBHOOK_SECRET = "bench-webhook-secret-0123456789"  # noqa: S105 - the bench's own
 TENANT = "bench"
@@ -184,7 +186,7 @@ def bare_chain(database: Database) -> Iterator[Chain]:
             env={},
             cwd=REPO_ROOT,
         ) as gateway:
-            wait_for_http(f"http://127.0.0.1:{gateway_port}/healthz", 200)
+            wait_for_http(f"http://127.0.0.1:{gateway_port}/healthz", 200, START_TIMEOUT)
             yield Chain(
                 name="bare",
                 port=gateway_port,
@@ -290,7 +292,7 @@ def bare_service(database: Database) -> Iterator[Service]:
     with running(
         "bench.bare_chain", "service", "--database-url", database.url, env={}, cwd=REPO_ROOT
     ) as process:
-        yield Service(process, f"127.0.0.1:{process.serving_port()}")
+        yield Service(process, f"127.0.0.1:{process.serving_port(START_TIMEOUT)}")
 
 
 @contextlib.contextmanager
@@ -302,7 +304,7 @@ def real_chain(database: Database, directory: Path) -> Iterator[Chain]:
         gateway_port = free_port()
         env = gateway_env(directory, gateway_port, service.address)
         with running("gateway", env=env, cwd=directory) as gateway:
-            wait_for_http(f"http://127.0.0.1:{gateway_port}/readyz", 200)
+            wait_for_http(f"http://127.0.0.1:{gateway_port}/readyz", 200, START_TIMEOUT)
             yield Chain(
                 name="real",
                 port=gateway_port,

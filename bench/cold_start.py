@@ -37,6 +37,7 @@ import grpc
 import httpx
 
 from bench.chains import (
+    START_TIMEOUT,
     Database,
     bench_database,
     escalation_env,
@@ -46,7 +47,7 @@ from bench.chains import (
     ticket_env,
 )
 from bench.memory import rss_mb
-from tests.processes.support import START_TIMEOUT, child_env, free_port, health_status
+from tests.processes.support import child_env, free_port, health_status
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 POLL_SECONDS = 0.005

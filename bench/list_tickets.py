@@ -247,7 +247,7 @@ def print_report(report: Report) -> None:
     print(f"load: {statistics.median(rates):,.0f} tickets/s (median over sizes)")
 
 
-def _sizes(text: str) -> tuple[int, ...]:
+def parse_sizes(text: str) -> tuple[int, ...]:
     sizes = tuple(sorted({int(part.replace("_", "")) for part in text.split(",") if part}))
     if len(sizes) < 2 or sizes[0] <= PAGE_SIZE:
         raise argparse.ArgumentTypeError(f"at least two sizes above {PAGE_SIZE}")
@@ -256,7 +256,7 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.list_tickets", description=__doc__)
-    parser.add_argument("--sizes", type=_sizes, default=(10_000, 1_000_000), help="tickets")
+    parser.add_argument("--sizes", type=parse_sizes, default=(10_000, 1_000_000), help="tickets")
     parser.add_argument("--samples", type=int, default=300, help="calls of each kind per size")
     parser.add_argument(
         "--postgres-url", default=os.environ.get("TEST_DATABASE_URL", DEFAULT_POSTGRES)
