@@ -14,7 +14,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 PROTO_FILES := $(shell find protos/ticketing -name '*.proto')
 STUBS_STAMP := gen/.stamp
 
-.PHONY: install stubs lint format test test-sqlite run demo migrate clean help
+.PHONY: install stubs lint format test test-sqlite run demo migrate bench clean help
 
 help:
 	@echo "make run    install, migrate and start the whole stack on SQLite"
@@ -23,6 +23,8 @@ help:
 	@echo "make test   install and run the whole suite (SQLite and PostgreSQL)"
 	@echo "make lint   ruff, mypy, buf lint/format/breaking"
 	@echo "make stubs  regenerate Python stubs from protos/"
+	@echo "make bench  every benchmark figure against its bare baseline, one table (PostgreSQL;"
+	@echo "            ~12 min; BENCH_ARGS=--quick for a smoke run)"
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -72,6 +74,10 @@ run: install
 # Ports picked by the OS and files in var/demo, so it runs beside `make run`.
 demo: install
 	$(BIN)/python -m devstack.demo
+
+# Needs PostgreSQL at 127.0.0.1:5432 (or TEST_DATABASE_URL); see bench/README.md.
+bench: install
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) gen var .pytest_cache .mypy_cache .ruff_cache
