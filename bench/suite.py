@@ -26,6 +26,7 @@ import platform
 import subprocess
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -313,13 +314,19 @@ def run(options: Options) -> tuple[list[Row], list[str], dict[str, Any]]:
     def step(name: str, measure: Step) -> None:
         print(f"== {name}", file=sys.stderr, flush=True)
         started = time.monotonic()
-        found, raw[name] = measure()
+        try:
+            found, raw[name] = measure()
+        except Exception as error:  # one benchmark failing leaves the others to run
+            traceback.print_exc()
+            problems.append(f"{name}: {error!r}; its rows are missing")
+            return
         rows.extend(found)
         print(f"== {name}: {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
 
     step("webhook", lambda: _webhook(options, problems))
     # The escalation service's memory under load is compared with the bare service's.
-    bare_rss = raw["webhook"]["summary"]["median"]["bare"]["rss_mb_service"]
+    webhook = raw.get("webhook")
+    bare_rss = webhook["summary"]["median"]["bare"]["rss_mb_service"] if webhook else 0.0
     step("escalation", lambda: _escalation(options, problems, bare_rss))
     step("rpc", lambda: _rpc(options, problems))
     step("cold_start", lambda: _cold_start(options))
