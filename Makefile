@@ -24,7 +24,7 @@ help:
 	@echo "make lint   ruff, mypy, buf lint/format/breaking"
 	@echo "make stubs  regenerate Python stubs from protos/"
 	@echo "make bench  every benchmark figure against its bare baseline, one table (PostgreSQL;"
-	@echo "            ~12 min; BENCH_ARGS=--quick for a smoke run)"
+	@echo "            ~15 min; BENCH_ARGS=--quick for a smoke run)"
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)

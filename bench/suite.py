@@ -9,7 +9,7 @@ decision (`bench.escalation_latency`), cold start and idle memory (`bench.cold_s
 ListTickets at growing tenant sizes (`bench.list_tickets`). Memory under load is the
 peak VmRSS sampled during the webhook load's sustained phase (gateway, ticket service,
 and the bare chain's two processes) and during the escalation run (escalation service).
-About 12 minutes at the defaults on 2 cores; `--quick` runs everything briefly (a smoke
+17 minutes at the defaults on a saturated 2-core machine; `--quick` runs everything briefly (a smoke
 test: its figures mean nothing).
 
 Exit code: 0 every target met; 2 some target missed; 1 something the benchmarks check for
