@@ -14,7 +14,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 PROTO_FILES := $(shell find protos/ticketing -name '*.proto')
 STUBS_STAMP := gen/.stamp
 
-.PHONY: install stubs lint format test test-sqlite run demo top migrate clean help
+.PHONY: install stubs lint format test test-sqlite run demo top migrate bench clean help
 
 help:
 	@echo "make run    install, migrate and start the whole stack on SQLite"
@@ -24,6 +24,8 @@ help:
 	@echo "make test   install and run the whole suite (SQLite and PostgreSQL)"
 	@echo "make lint   ruff, mypy, buf lint/format/breaking"
 	@echo "make stubs  regenerate Python stubs from protos/"
+	@echo "make bench  every benchmark figure against its bare baseline, one table (PostgreSQL;"
+	@echo "            ~15 min; BENCH_ARGS=--quick for a smoke run)"
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -77,6 +79,10 @@ demo: install
 # Watches what `make run` started (same addresses); Ctrl+C stops it.
 top: install
 	$(BIN)/python -m devstack.top
+
+# Needs PostgreSQL at 127.0.0.1:5432 (or TEST_DATABASE_URL); see bench/README.md.
+bench: install
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) gen var .pytest_cache .mypy_cache .ruff_cache

@@ -138,10 +138,10 @@ async def _baseline(url: str, count: int, rate: float) -> list[float]:
 
 
 async def _streams(
-    options: Options, port: int, meter: CpuMeter
+    options: Options, address: str, meter: CpuMeter
 ) -> tuple[list[Watcher], dict[str, range]]:
     """Run the phases; the watchers and which cursors each phase wrote."""
-    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for _ in range(options.watchers)]
+    channels = [grpc.aio.insecure_channel(address) for _ in range(options.watchers)]
     try:
         writer: ticket_service_pb2_grpc.TicketServiceAsyncStub = TicketServiceStub(channels[0])
         ticket = await writer.CreateTicket(
@@ -276,7 +276,7 @@ def _print(document: dict[str, Any]) -> None:
 
 async def _run(options: Options, database: Database, directory: Path) -> dict[str, Any]:
     base = await _baseline(database.url, options.count, options.rate)
-    with ticket_service(database, directory, migrate=True) as (service, port):
+    with ticket_service(database, directory, migrate=True) as service:
         meter = CpuMeter(
             {
                 "service": fixed(service.pid),
@@ -284,7 +284,7 @@ async def _run(options: Options, database: Database, directory: Path) -> dict[st
                 "postgres": postgres_backends(database.name),
             }
         )
-        watchers, phases = await _streams(options, port, meter)
+        watchers, phases = await _streams(options, service.address, meter)
     with bare_stream() as (server, port):
         bare_meter = CpuMeter({"service": fixed(server.pid), "clients": fixed(os.getpid())})
         bare = await _bare_fanout(options, port, bare_meter)

@@ -18,9 +18,11 @@ from tests.processes.support import REPO_ROOT, child_env
 EXIT_TARGET_MISSED = 2
 
 
-def run_bench(module: str, args: list[str], tmp_path: Path) -> dict[str, Any]:
+def run_bench(
+    module: str, args: list[str], tmp_path: Path, *, timeout: float = 80
+) -> dict[str, Any]:
     """Run `python -m <module> <args>` on the test PostgreSQL and return its JSON report;
-    fails the test unless it exited 0 or "target missed"."""
+    fails the test unless it exited 0 or "target missed" within `timeout` seconds."""
     if "postgresql" not in BACKENDS:
         pytest.skip("TEST_BACKENDS opts out of PostgreSQL, which the benchmarks run on")
     report = tmp_path / "bench.json"
@@ -33,7 +35,7 @@ def run_bench(module: str, args: list[str], tmp_path: Path) -> dict[str, Any]:
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
-        timeout=80,
+        timeout=timeout,
         check=False,
     )
     assert done.returncode in (0, EXIT_TARGET_MISSED), done.stdout + done.stderr

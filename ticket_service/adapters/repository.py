@@ -8,7 +8,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Executable, Table, and_, bindparam, or_, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Executable,
+    Table,
+    bindparam,
+    literal,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
@@ -67,13 +77,17 @@ class PerBackend:
 
 
 def _after(table: Table, key: PageKey | None) -> ColumnElement[bool] | None:
-    """Newest-first keyset condition: rows strictly after `key`."""
+    """Newest-first keyset condition: rows strictly after `key`.
+
+    A row-value comparison, not `a < x OR (a = x AND b < y)`: PostgreSQL uses the row value
+    as a bound of the (tenant_id, create_time, id) index scan, while the OR form is only a
+    filter, so each page read every row above it (bench/README.md, ListTickets: 436 ms for
+    a page halfway down 1M tickets, against 0.07 ms). SQLite has row values since 3.15."""
     if key is None:
         return None
     create_time, row_id = key
-    return or_(
-        table.c.create_time < create_time,
-        and_(table.c.create_time == create_time, table.c.id < row_id),
+    return tuple_(table.c.create_time, table.c.id) < tuple_(
+        literal(create_time, table.c.create_time.type), literal(row_id, table.c.id.type)
     )
 
 
