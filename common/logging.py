@@ -7,10 +7,16 @@ import sys
 
 import structlog
 
+from common.tracing import add_trace_ids
+
 # Libraries that log every request at INFO. Our own code logs what matters about those
 # calls (the Chatwoot client: `chatwoot_call`, with the token never in it), so below DEBUG
 # they only report problems.
 QUIET_LIBRARIES = ("httpx", "httpcore")
+# Libraries whose DEBUG lines carry data that must never reach a log: aiosqlite writes every
+# statement with its parameters (customers' messages, emails, phone numbers). They stay at
+# INFO even when everything else logs at DEBUG.
+NEVER_DEBUG = ("aiosqlite",)
 
 
 def configure_logging(*, level: str = "INFO", json: bool | None = None) -> None:
@@ -27,14 +33,34 @@ def configure_logging(*, level: str = "INFO", json: bool | None = None) -> None:
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     )
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(message)s")
+    # The standard library's records (uvicorn, grpc, httpx, ...) get the same fields and
+    # rendering as ours, so every line of a process is one JSON object.
+    stdlib = logging.StreamHandler(sys.stderr)
+    stdlib.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                structlog.contextvars.merge_contextvars,
+                add_trace_ids,
+                structlog.stdlib.add_logger_name,
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+            ],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    logging.basicConfig(level=level, handlers=[stdlib])
     for name in QUIET_LIBRARIES:
         # At DEBUG they may speak: that is when someone wants to see every request.
         quiet = logging.NOTSET if level == "DEBUG" else logging.WARNING
         logging.getLogger(name).setLevel(quiet)
+    for name in NEVER_DEBUG:
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLevelName(level)))
     structlog.configure(
         processors=[
+            # Bound per request: request_id, tenant, delivery_id, rpc (see common/grpc/
+            # log_context.py and the gateway's webhook endpoint).
             structlog.contextvars.merge_contextvars,
+            add_trace_ids,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.StackInfoRenderer(),

@@ -52,6 +52,17 @@ class WebhookEndpoint:
             # Not counted: the name is the caller's, and would make unbounded label values.
             return JSONResponse({"error": "no Chatwoot integration by this name"}, 404)
         delivery_id = request.headers.get(DELIVERY_HEADER, "")
+        # Every line logged for this delivery names it (bounded: the header is the caller's).
+        with structlog.contextvars.bound_contextvars(
+            integration=integration.name,
+            tenant=integration.tenant_id,
+            delivery_id=delivery_id[:MAX_DELIVERY_ID],
+        ):
+            return await self._handle(request, integration, delivery_id)
+
+    async def _handle(
+        self, request: Request, integration: Integration, delivery_id: str
+    ) -> Response:
         answer, event = await self._answer(request, integration, delivery_id)
         label = event_label(event)
         self._metrics.deliveries.labels(integration.name, label, answer.outcome).inc()
@@ -59,9 +70,7 @@ class WebhookEndpoint:
             self._metrics.rejections.labels(integration.name, label, answer.reason).inc()
         log.info(
             "chatwoot_webhook",
-            integration=integration.name,
             chatwoot_event=label,
-            delivery_id=delivery_id[:MAX_DELIVERY_ID],
             outcome=answer.outcome,
             status=answer.status,
         )
@@ -122,13 +131,15 @@ class WebhookEndpoint:
             return invalid, body.event
         if delivery is None:
             return Answer(200, {"outcome": "ignored"}, "ignored"), body.event
-        forward = api.ApplyChatwootDeliveryRequest(
-            delivery=delivery,
-            request_id=keys.request_id(
-                integration.name, delivery_id=delivery_id, content_key=content_key
-            ),
+        request_id = keys.request_id(
+            integration.name, delivery_id=delivery_id, content_key=content_key
         )
-        answer = await self._dispatcher.submit(integration, forward, keys.ordering_key(delivery))
+        forward = api.ApplyChatwootDeliveryRequest(delivery=delivery, request_id=request_id)
+        # The id the ticket service logs this delivery under, too.
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            answer = await self._dispatcher.submit(
+                integration, forward, keys.ordering_key(delivery)
+            )
         return answer, body.event
 
 

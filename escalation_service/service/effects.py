@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.backoff import Backoff
 from common.clock import Clock
+from common.tracing import continued_span
 from escalation_service.adapters.repository import claim_due_effects
 from escalation_service.domain.agents import Agent
 from escalation_service.domain.escalation import Effect, Escalation
@@ -126,8 +127,16 @@ class EffectsWorker:
             claimed = await claim_due_effects(
                 conn, self._clock.now(), self._settings.lease, self._settings.batch
             )
-        for tenant_id, escalation_id in claimed:
-            await self._carry_out(tenant_id, escalation_id)
+        for tenant_id, escalation_id, trace_context in claimed:
+            # A child of the decision that opened the escalation: the ticket service's
+            # changes, and its Chatwoot calls after them, stay in that trace.
+            with (
+                continued_span(
+                    "escalation_effects", trace_context, {"escalation.id": escalation_id}
+                ),
+                structlog.contextvars.bound_contextvars(tenant=tenant_id),
+            ):
+                await self._carry_out(tenant_id, escalation_id)
         return len(claimed)
 
     async def _carry_out(self, tenant_id: str, escalation_id: str) -> None:

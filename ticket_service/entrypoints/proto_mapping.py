@@ -148,6 +148,7 @@ def event_to_proto(event: StoredEvent) -> ticket_event_pb2.TicketEvent:
         reason=event.reason,
         request_id=event.request_id,
         create_time=timestamp(event.create_time),
+        trace_parent=event.trace_context,
     )
 
 

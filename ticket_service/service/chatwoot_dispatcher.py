@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import structlog
+from opentelemetry.trace import StatusCode
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.clock import Clock
+from common.tracing import continued_span
 from ticket_service.adapters.chatwoot_store import EchoRegistry
 from ticket_service.adapters.outbox import OutboxQueue
 from ticket_service.chatwoot import (
@@ -112,6 +114,20 @@ class ChatwootDispatcher:
         return len(tasks)
 
     async def _attempt(self, task: SyncTask) -> None:
+        # A child of the change that queued the task: its trace goes on to Chatwoot.
+        with (
+            continued_span(
+                "chatwoot_sync",
+                task.trace_context,
+                {"chatwoot.sync.kind": task.kind.value, "chatwoot.sync.task": task.name},
+            ) as span,
+            structlog.contextvars.bound_contextvars(tenant=task.tenant_id),
+        ):
+            await self._attempt_traced(task)
+            if task.state is not SyncState.DELIVERED and span.is_recording():
+                span.set_status(StatusCode.ERROR, task.last_error)
+
+    async def _attempt_traced(self, task: SyncTask) -> None:
         client = self._clients.get(task.integration)
         retry = self._settings.retry
         # Chatwoot stamps our write at or after this moment.
