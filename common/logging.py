@@ -45,7 +45,12 @@ def configure_logging(*, level: str = "INFO", json: bool | None = None) -> None:
                 structlog.processors.add_log_level,
                 structlog.processors.TimeStamper(fmt="iso", utc=True),
             ],
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                # A library's traceback (uvicorn's for a 500) as structured data, like ours.
+                *([structlog.processors.dict_tracebacks] if json else []),
+                renderer,
+            ],
         )
     )
     logging.basicConfig(level=level, handlers=[stdlib])

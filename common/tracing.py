@@ -153,6 +153,28 @@ def continued_span(
         yield span
 
 
+@contextmanager
+def untraced() -> Iterator[None]:
+    """Run background polling (the event-log poll, the outbox and effects claims, the SLA
+    scheduler, reconciliation) in a trace that is not sampled: without it every poll's
+    queries and calls would each start a trace of their own, several a second, all noise.
+    Work picked up inside it with `continued_span` still joins its stored trace."""
+    if not _enabled:
+        yield
+        return
+    from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+
+    ids = RandomIdGenerator()
+    unsampled = trace.SpanContext(
+        trace_id=ids.generate_trace_id(),
+        span_id=ids.generate_span_id(),
+        is_remote=False,
+        trace_flags=trace.TraceFlags(trace.TraceFlags.DEFAULT),
+    )
+    with trace.use_span(trace.NonRecordingSpan(unsampled)):
+        yield
+
+
 def asgi_middleware(app: Any) -> Any:
     """`app` inside OpenTelemetry's ASGI middleware (server spans, incoming traceparent)."""
     from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.backoff import Backoff
 from common.clock import Clock
-from common.tracing import continued_span
+from common.tracing import continued_span, untraced
 from escalation_service.adapters.repository import claim_due_effects
 from escalation_service.domain.agents import Agent
 from escalation_service.domain.escalation import Effect, Escalation
@@ -111,8 +111,10 @@ class EffectsWorker:
     async def _run(self) -> None:
         while not self._stopping:
             try:
-                while not self._stopping and await self.run_once():
-                    pass
+                # Each escalation's effects continue the trace of its decision.
+                with untraced():
+                    while not self._stopping and await self.run_once():
+                        pass
             except Exception:
                 log.exception("effects_pass_failed")
             with contextlib.suppress(TimeoutError):

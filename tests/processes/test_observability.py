@@ -170,6 +170,15 @@ def test_one_trace_runs_from_the_webhook_to_chatwoot_and_the_escalation(
     assert any("db.system" in s.attributes or "db.system.name" in s.attributes for s in in_trace)
 
 
+def test_background_polls_start_no_traces(observed: Observed) -> None:
+    # The escalation service reads the event log every 0.1 s here: were its polls traced,
+    # each would be a trace of its own, in both services.
+    roots = [s for s in observed.spans if not s.parent_span_id]
+    polls = [s for s in roots if s.name.endswith("/ListTicketEvents")]
+    assert polls == []
+    assert len(roots) < 20, sorted(s.name for s in roots)
+
+
 def test_spans_carry_no_secret(observed: Observed) -> None:
     values = [str(v) for s in observed.spans for v in s.attributes.values()]
     for secret in observed.secrets:

@@ -21,7 +21,7 @@ from opentelemetry.trace import StatusCode
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.clock import Clock
-from common.tracing import continued_span
+from common.tracing import continued_span, untraced
 from ticket_service.adapters.chatwoot_store import EchoRegistry
 from ticket_service.adapters.outbox import OutboxQueue
 from ticket_service.chatwoot import (
@@ -92,7 +92,9 @@ class ChatwootDispatcher:
     async def _run(self) -> None:
         while not self._stopping:
             try:
-                claimed = await self.run_once()
+                # Each task's delivery continues the trace of the change that queued it.
+                with untraced():
+                    claimed = await self.run_once()
             except Exception:
                 # The database is unreachable, say: log it and try again at the next poll.
                 log.exception("chatwoot_dispatch_failed")
