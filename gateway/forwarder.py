@@ -16,6 +16,7 @@ import structlog
 
 from common.backoff import Backoff
 from common.clock import Clock
+from common.logging import log_context
 from common.tracing import continued_span
 from gateway.integrations import Integration
 from gateway.metrics import Metrics
@@ -111,7 +112,7 @@ class Forwarder:
                 entry.trace_parent,
                 {"gateway.integration": entry.integration, "gateway.spool.seq": entry.seq},
             ),
-            structlog.contextvars.bound_contextvars(
+            log_context(
                 tenant=integration.tenant_id if integration else None,
                 delivery_id=entry.request.delivery.delivery_id,
                 request_id=entry.request.request_id,

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from common.clock import Clock
+from common.logging import log_context
 from gateway import keys
 from gateway.body import MAX_BODY_BYTES, BadBody, BodyTooLarge, Json, decode_json, read_body
 from gateway.dispatch import Answer, Dispatcher
@@ -53,7 +54,7 @@ class WebhookEndpoint:
             return JSONResponse({"error": "no Chatwoot integration by this name"}, 404)
         delivery_id = request.headers.get(DELIVERY_HEADER, "")
         # Every line logged for this delivery names it (bounded: the header is the caller's).
-        with structlog.contextvars.bound_contextvars(
+        with log_context(
             integration=integration.name,
             tenant=integration.tenant_id,
             delivery_id=delivery_id[:MAX_DELIVERY_ID],
@@ -136,7 +137,7 @@ class WebhookEndpoint:
         )
         forward = api.ApplyChatwootDeliveryRequest(delivery=delivery, request_id=request_id)
         # The id the ticket service logs this delivery under, too.
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
+        with log_context(request_id=request_id):
             answer = await self._dispatcher.submit(
                 integration, forward, keys.ordering_key(delivery)
             )

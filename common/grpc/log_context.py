@@ -13,11 +13,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
-import structlog
 
 from common.auth import current_principal
 from common.errors import Unauthenticated
 from common.grpc.handlers import Handler, rewrap
+from common.logging import log_context
 
 REQUEST_ID_METADATA = ("x-request-id", "request_id", "request-id")
 # A caller's value goes into every line: bounded, like any other input we log.
@@ -51,14 +51,14 @@ class LogContextInterceptor(grpc.aio.ServerInterceptor):
             if handler.response_streaming:
 
                 async def streaming(request: Any, context: Any) -> Any:
-                    with structlog.contextvars.bound_contextvars(**fields(request)):
+                    with log_context(**fields(request)):
                         async for response in behavior(request, context):
                             yield response
 
                 return streaming
 
             async def unary(request: Any, context: Any) -> Any:
-                with structlog.contextvars.bound_contextvars(**fields(request)):
+                with log_context(**fields(request)):
                     return await behavior(request, context)
 
             return unary

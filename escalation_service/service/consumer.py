@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from common.clock import Clock
+from common.logging import log_context
 from common.tracing import continued_span, tracer
 from escalation_service.domain.policy import Policy
 from escalation_service.domain.sentiment import SentimentReading
@@ -99,7 +100,7 @@ class EventConsumer:
                 event.trace_parent,
                 {"ticket_event.cursor": event.cursor, "ticket_event.type": event.type.value},
             ),
-            structlog.contextvars.bound_contextvars(tenant=tenant_id, cursor=event.cursor),
+            log_context(tenant=tenant_id, cursor=event.cursor),
         ):
             return await self._apply_traced(tenant_id, cursor, event)
 

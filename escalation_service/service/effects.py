@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.backoff import Backoff
 from common.clock import Clock
+from common.logging import log_context
 from common.tracing import continued_span, untraced
 from escalation_service.adapters.repository import claim_due_effects
 from escalation_service.domain.agents import Agent
@@ -136,7 +137,7 @@ class EffectsWorker:
                 continued_span(
                     "escalation_effects", trace_context, {"escalation.id": escalation_id}
                 ),
-                structlog.contextvars.bound_contextvars(tenant=tenant_id),
+                log_context(tenant=tenant_id),
             ):
                 await self._carry_out(tenant_id, escalation_id)
         return len(claimed)

@@ -17,6 +17,7 @@ from common.auth import current_principal
 from common.errors import InvalidArgument, field_prefix
 from common.grpc.mapping import fingerprint
 from common.grpc.status import map_service_errors
+from common.logging import log_context
 from common.pagination import (
     PageToken,
     filter_fingerprint,
@@ -352,7 +353,7 @@ class TicketServicer(ticket_service_pb2_grpc.TicketServiceServicer):
         self, request: ticket_service_pb2.ApplyChatwootDeliveryRequest, context: Context
     ) -> ticket_service_pb2.ApplyChatwootDeliveryResponse:
         delivery = mapping.delivery_from_proto(request)
-        with structlog.contextvars.bound_contextvars(
+        with log_context(
             delivery_id=request.delivery.delivery_id, integration=delivery.integration
         ):
             result = await self._intake.apply(current_principal(), delivery)

@@ -21,6 +21,7 @@ from opentelemetry.trace import StatusCode
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.clock import Clock
+from common.logging import log_context
 from common.tracing import continued_span, untraced
 from ticket_service.adapters.chatwoot_store import EchoRegistry
 from ticket_service.adapters.outbox import OutboxQueue
@@ -123,7 +124,7 @@ class ChatwootDispatcher:
                 task.trace_context,
                 {"chatwoot.sync.kind": task.kind.value, "chatwoot.sync.task": task.name},
             ) as span,
-            structlog.contextvars.bound_contextvars(tenant=task.tenant_id),
+            log_context(tenant=task.tenant_id),
         ):
             await self._attempt_traced(task)
             if task.state is not SyncState.DELIVERED and span.is_recording():
