@@ -66,6 +66,12 @@ def configure_tracing(service_name: str, env: Mapping[str, str] | None = None) -
         GrpcAioInstrumentorClient,
         GrpcAioInstrumentorServer,
     )
+    from opentelemetry.instrumentation.grpc.filters import (
+        any_of,
+        health_check,
+        negate,
+        service_prefix,
+    )
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
     from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -101,8 +107,10 @@ def configure_tracing(service_name: str, env: Mapping[str, str] | None = None) -
     provider = TracerProvider(resource=resource)
     provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
-    GrpcAioInstrumentorServer().instrument()  # type: ignore[no-untyped-call]
-    GrpcAioInstrumentorClient().instrument()  # type: ignore[no-untyped-call]
+    # Health checks (the gateway's /readyz, load balancers) and reflection: noise.
+    worth_tracing = negate(any_of(health_check(), service_prefix("grpc.reflection.")))
+    GrpcAioInstrumentorServer(filter_=worth_tracing).instrument()  # type: ignore[no-untyped-call]
+    GrpcAioInstrumentorClient(filter_=worth_tracing).instrument()  # type: ignore[no-untyped-call]
     HTTPXClientInstrumentor().instrument(
         request_hook=_httpx_request_hook, async_request_hook=_httpx_async_request_hook
     )

@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     configure_logging(level=settings.log_level)
     try:
-        configure_tracing("ticket_service")
+        if args.command != "migrate":
+            configure_tracing("ticket_service")
         if args.command == "migrate":
             asyncio.run(_migrate(settings))
         elif args.command == "backfill":

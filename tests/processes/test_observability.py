@@ -22,7 +22,7 @@ import pytest
 from common.config import load_tenants
 from devstack.stack import Stack, local_environment, wait_until_ready
 from tests.chatwoot_sim.support import SimulatorControl
-from tests.processes.chain import WITHIN, Chain
+from tests.processes.chain import Chain
 from tests.processes.otlp_collector import Span, running_collector
 from ticketing.escalation.v1 import escalation_service_pb2_grpc
 from ticketing.ticket.v1 import ticket_service_pb2_grpc
@@ -31,6 +31,7 @@ FIRST = "Hi, I have a question about my order 58213."
 ANGRY = "You charged me twice for order 58213! I want a refund now."
 SERVER, CLIENT = 2, 3  # OTLP's SpanKind values
 APPLY = "/ticketing.ticket.v1.TicketService/ApplyChatwootDelivery"
+START_WITHIN = 90.0
 PROCESS_LOGS = ("gateway", "ticket_service", "escalation_service", "chatwoot_sim")
 
 
@@ -74,7 +75,8 @@ async def _escalate_through_the_stack(directory: Path, collector_url: str) -> in
     }
     stack = await Stack.start(env, with_simulator=True, logs=directory)
     try:
-        await wait_until_ready(env, WITHIN)
+        # Four processes starting on a busy 2-core machine: readiness may take a while.
+        await wait_until_ready(env, START_WITHIN)
         assert stack.simulator_url is not None
         sim = SimulatorControl(stack.simulator_url)
         async with (
@@ -171,12 +173,14 @@ def test_one_trace_runs_from_the_webhook_to_chatwoot_and_the_escalation(
 
 
 def test_background_polls_start_no_traces(observed: Observed) -> None:
-    # The escalation service reads the event log every 0.1 s here: were its polls traced,
-    # each would be a trace of its own, in both services.
+    # The escalation service reads the event log every 0.1 s here, and the outbox is polled
+    # as often: were the polls traced, each would be a trace of its own. Health checks
+    # (readiness probes) are not traced either.
+    # Every trace starts at a request someone made: a webhook, or one of this test's RPCs.
     roots = [s for s in observed.spans if not s.parent_span_id]
-    polls = [s for s in roots if s.name.endswith("/ListTicketEvents")]
-    assert polls == []
-    assert len(roots) < 20, sorted(s.name for s in roots)
+    assert roots
+    assert [s.name for s in roots if s.kind != SERVER] == []
+    assert [s.name for s in roots if "Health" in s.name or "ListTicketEvents" in s.name] == []
 
 
 def test_spans_carry_no_secret(observed: Observed) -> None:
