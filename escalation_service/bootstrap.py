@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from common.auth import AuthInterceptor, TokenAuthenticator
 from common.clock import Clock, SystemClock
 from common.config import TenantsConfig
+from common.grpc.log_context import LogContextInterceptor
 from common.grpc.metrics import ServerMetrics
 from common.grpc.server import RunningServer, start_server
 from common.metrics import MetricsServer, serve_metrics
@@ -126,6 +127,8 @@ async def start(
         interceptors=[
             ServerMetrics(metrics.registry),
             AuthInterceptor(TokenAuthenticator(tenants), error_domain=ERROR_DOMAIN),
+            # Inside the auth interceptor: it names the caller's tenant.
+            LogContextInterceptor(),
         ],
     )
     metrics_server = await serve_metrics(

@@ -122,6 +122,9 @@ escalations = Table(
     Column("acknowledge_time", UtcDateTime),
     Column("end_time", UtcDateTime),
     Column("version", Integer, nullable=False),
+    # The W3C traceparent of the decision (or RPC) that opened it: its effects continue
+    # that trace.
+    Column("trace_context", String(64), nullable=False, server_default=""),
     PrimaryKeyConstraint("tenant_id", "id"),
     # At most one open escalation per ticket, enforced by the database: two replicas
     # deciding on the same ticket at once cannot both escalate it.

@@ -71,6 +71,7 @@ def event_from_proto(event: TicketEventProto) -> TicketEvent:
         actor=event.actor,
         after=after,
         create_time=event.create_time.ToDatetime(tzinfo=UTC),
+        trace_parent=event.trace_parent,
     )
 
 

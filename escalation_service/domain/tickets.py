@@ -47,6 +47,8 @@ class TicketEvent:
     actor: str
     after: Mapping[str, Any]
     create_time: datetime
+    # The W3C traceparent of the change's request: acting on the event continues its trace.
+    trace_parent: str = ""
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.backoff import Backoff
 from common.clock import Clock
+from common.logging import log_context
+from common.tracing import continued_span, untraced
 from escalation_service.adapters.repository import claim_due_effects
 from escalation_service.domain.agents import Agent
 from escalation_service.domain.escalation import Effect, Escalation
@@ -110,8 +112,10 @@ class EffectsWorker:
     async def _run(self) -> None:
         while not self._stopping:
             try:
-                while not self._stopping and await self.run_once():
-                    pass
+                # Each escalation's effects continue the trace of its decision.
+                with untraced():
+                    while not self._stopping and await self.run_once():
+                        pass
             except Exception:
                 log.exception("effects_pass_failed")
             with contextlib.suppress(TimeoutError):
@@ -126,8 +130,16 @@ class EffectsWorker:
             claimed = await claim_due_effects(
                 conn, self._clock.now(), self._settings.lease, self._settings.batch
             )
-        for tenant_id, escalation_id in claimed:
-            await self._carry_out(tenant_id, escalation_id)
+        for tenant_id, escalation_id, trace_context in claimed:
+            # A child of the decision that opened the escalation: the ticket service's
+            # changes, and its Chatwoot calls after them, stay in that trace.
+            with (
+                continued_span(
+                    "escalation_effects", trace_context, {"escalation.id": escalation_id}
+                ),
+                log_context(tenant=tenant_id),
+            ):
+                await self._carry_out(tenant_id, escalation_id)
         return len(claimed)
 
     async def _carry_out(self, tenant_id: str, escalation_id: str) -> None:

@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.errors import InvalidArgument
+from common.tracing import current_traceparent
 from ticket_service.adapters.tables import (
     customers,
     event_log_heads,
@@ -457,7 +458,7 @@ _APPEND_EVENTS_PG = text(
 )
 
 
-def _event_row(event: PendingEvent) -> dict[str, Any]:
+def _event_row(event: PendingEvent, traceparent: str) -> dict[str, Any]:
     return {
         "type": event.type.value,
         "ticket_id": event.ticket_id,
@@ -471,13 +472,13 @@ def _event_row(event: PendingEvent) -> dict[str, Any]:
         "request_id": event.request_id,
         "create_time": event.create_time,
         "conversation_id": event.conversation_id,
-        "trace_context": event.trace_context,
+        "trace_context": event.trace_context or traceparent,
     }
 
 
-def _event_json(offset: int, event: PendingEvent) -> dict[str, Any]:
+def _event_json(offset: int, event: PendingEvent, traceparent: str) -> dict[str, Any]:
     return {
-        **_event_row(event),
+        **_event_row(event, traceparent),
         "offset": offset,
         "create_time": event.create_time.astimezone(UTC).isoformat(),
     }
@@ -505,6 +506,8 @@ class EventLog(TenantScoped):
         """
         if not events:
             return
+        # The request's span: a consumer of the log continues its trace.
+        traceparent = current_traceparent()
         if self._conn.dialect.name == "postgresql":
             await self._conn.execute(
                 _APPEND_EVENTS_PG,
@@ -513,7 +516,10 @@ class EventLog(TenantScoped):
                     "channel": EVENTS_CHANNEL,
                     "count": len(events),
                     "events": json.dumps(
-                        [_event_json(offset, event) for offset, event in enumerate(events)]
+                        [
+                            _event_json(offset, event, traceparent)
+                            for offset, event in enumerate(events)
+                        ]
                     ),
                 },
             )
@@ -525,7 +531,11 @@ class EventLog(TenantScoped):
         await self._conn.execute(
             ticket_events.insert(),
             [
-                {"tenant_id": self._tenant, "cursor": first + offset, **_event_row(event)}
+                {
+                    "tenant_id": self._tenant,
+                    "cursor": first + offset,
+                    **_event_row(event, traceparent),
+                }
                 for offset, event in enumerate(events)
             ],
         )

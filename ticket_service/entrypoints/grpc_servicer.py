@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 import grpc
+import structlog
 from google.protobuf import field_mask_pb2, message
 
 from common.auth import current_principal
 from common.errors import InvalidArgument, Unavailable, Violations, field_prefix
 from common.grpc.mapping import fingerprint
 from common.grpc.status import map_service_errors
+from common.logging import log_context
 from common.pagination import (
     PageToken,
     filter_fingerprint,
@@ -57,6 +59,8 @@ _USE_INSTEAD = {
 MAX_EVENTS_PAGE = 1000
 
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+
+log = structlog.get_logger("ticket_service")
 
 
 def _idempotency(request: message.Message, method: str) -> Idempotency | None:
@@ -430,10 +434,21 @@ class TicketServicer(ticket_service_pb2_grpc.TicketServiceServicer):
         self, request: ticket_service_pb2.ApplyChatwootDeliveryRequest, context: Context
     ) -> ticket_service_pb2.ApplyChatwootDeliveryResponse:
         delivery = mapping.delivery_from_proto(request)
-        result = await self._intake.apply(current_principal(), delivery)
-        self._metrics.deliveries.labels(
-            delivery.integration, delivery.kind.value, result.outcome.value
-        ).inc()
+        with log_context(
+            delivery_id=request.delivery.delivery_id, integration=delivery.integration
+        ):
+            result = await self._intake.apply(current_principal(), delivery)
+            self._metrics.deliveries.labels(
+                delivery.integration, delivery.kind.value, result.outcome.value
+            ).inc()
+            # DEBUG: the gateway logs every delivery already; this says what it did here.
+            log.debug(
+                "chatwoot_delivery",
+                kind=delivery.kind.value,
+                outcome=result.outcome.value,
+                ticket=result.ticket_name,
+                effects=list(result.effects),
+            )
         return ticket_service_pb2.ApplyChatwootDeliveryResponse(
             outcome=ticket_service_pb2.DeliveryOutcome.Value(
                 f"DELIVERY_OUTCOME_{result.outcome.name}"

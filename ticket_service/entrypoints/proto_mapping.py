@@ -162,6 +162,7 @@ def event_to_proto(event: StoredEvent) -> ticket_event_pb2.TicketEvent:
         request_id=event.request_id,
         create_time=timestamp(event.create_time),
         chatwoot_conversation_id=event.conversation_id or 0,
+        trace_parent=event.trace_context,
     )
 
 
