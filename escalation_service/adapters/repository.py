@@ -228,6 +228,7 @@ def view_values(tenant_id: str, view: TicketView) -> dict[str, Any]:
         "snoozed": view.snoozed,
         "replied": view.replied,
         "update_time": view.update_time,
+        "conversation_id": view.conversation_id,
     }
 
 
@@ -244,6 +245,7 @@ def _view(row: Row[Any]) -> TicketView:
         snoozed=row.snoozed,
         replied=row.replied,
         update_time=row.update_time,
+        conversation_id=row.conversation_id,
     )
 
 

@@ -39,6 +39,7 @@ ERROR_DOMAIN = "ticketing.escalation.v1"
 SERVICE = escalation_service_pb2.DESCRIPTOR.services_by_name["EscalationService"]
 AGENT_FIELDS = ("display_name", "email", "skills", "capacity", "availability")
 MAX_AGENT_ID = 64
+MAX_EVENTS_PAGE = 1000
 
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 R = TypeVar("R", bound=message.Message)
@@ -413,6 +414,25 @@ class EscalationServicer(escalation_service_pb2_grpc.EscalationServiceServicer):
             raise Unavailable(f"Chatwoot's agents API failed: {error}") from None
         return escalation_service_pb2.SyncAgentsResponse(
             seen=report.seen, added=report.added, changed=report.changed, removed=report.removed
+        )
+
+    # --- the event log ------------------------------------------------------------------
+
+    async def ListEscalationEvents(
+        self, request: escalation_service_pb2.ListEscalationEventsRequest, context: Context
+    ) -> escalation_service_pb2.ListEscalationEventsResponse:
+        if request.after_cursor < 0:
+            raise InvalidArgument.single("after_cursor", "must not be negative")
+        limit = page_size(request.page_size, default=100, maximum=MAX_EVENTS_PAGE)
+        ticket_id = ticket_id_from_name(request.ticket) if request.ticket else ""
+        events, head = await self._service.list_events(
+            current_principal().tenant_id,
+            after_cursor=request.after_cursor,
+            limit=limit,
+            ticket_id=ticket_id,
+        )
+        return escalation_service_pb2.ListEscalationEventsResponse(
+            events=[mapping.event_to_proto(e) for e in events], head_cursor=head
         )
 
 

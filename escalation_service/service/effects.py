@@ -23,6 +23,7 @@ from common.clock import Clock
 from escalation_service.adapters.repository import claim_due_effects
 from escalation_service.domain.agents import Agent
 from escalation_service.domain.escalation import Effect, Escalation
+from escalation_service.domain.events import escalation_event
 from escalation_service.domain.policy import Policy
 from escalation_service.domain.selection import Availability
 from escalation_service.service.ports import TicketRefused, Tickets, TicketServiceError
@@ -191,8 +192,11 @@ class EffectsWorker:
             escalation = await uow.escalations.get(escalation_id, for_update=True)
             if escalation is None:
                 return
+            was_open = escalation.state.is_open
             escalation.effects_failed(error, self._clock.now())
             await uow.escalations.save(escalation)
+            if was_open:
+                uow.record(escalation_event(escalation, escalation.update_time))
             view = await uow.tickets.get(escalation.ticket_id, for_update=True)
             if (
                 view is not None

@@ -22,6 +22,7 @@ from common.clock import Clock
 from common.errors import Aborted
 from escalation_service.adapters.sla_repository import SlaLogEntry, due_tickets
 from escalation_service.domain.business_hours import BusinessCalendar
+from escalation_service.domain.events import sla_fired_event
 from escalation_service.domain.sla import Metric, matching
 from escalation_service.domain.sla_clock import Fired, FireKind, SlaClock, SlaEvent, track
 from escalation_service.domain.tickets import TicketView
@@ -80,6 +81,7 @@ class SlaTracker:
         for item in fired:
             escalation_id = escalation.id if escalation and item in escalating else ""
             await uow.sla_events.add(item, escalation_id, now)
+            uow.record(sla_fired_event(item, escalation_id, now))
             log.info(
                 "sla_" + item.kind.value,
                 tenant=uow.tenant_id,
