@@ -84,6 +84,24 @@ async def escalation_app(
 
 
 @pytest.fixture
+async def second_replica(
+    database_url: str, tenants: TenantsConfig, clock: ManualClock, ticket_app: bootstrap.TicketApp
+) -> AsyncIterator[escalation_service_pb2_grpc.EscalationServiceStub]:
+    """A second escalation service on the same database, as a second replica runs."""
+    app = await escalation_bootstrap.start(
+        engine=create_engine(database_url),
+        tenants=tenants,
+        listen="127.0.0.1:0",
+        ticket_service_target=f"127.0.0.1:{ticket_app.port}",
+        clock=clock,
+        workers=FAST,
+    )
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+        yield escalation_service_pb2_grpc.EscalationServiceStub(channel)
+    await app.stop(grace=1)
+
+
+@pytest.fixture
 async def sla(
     escalation_app: escalation_bootstrap.EscalationApp,
 ) -> AsyncIterator[SlaServiceAsyncStub]:
