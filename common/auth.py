@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -111,6 +111,15 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             status = to_status(error, domain=self._domain)
 
             def deny(_behavior: Any) -> Any:
+                if handler.response_streaming:
+                    # A streaming behaviour must stay an async generator: the interceptors
+                    # around it iterate it (a plain coroutine would fail as UNKNOWN).
+                    async def denied_stream(request: Any, context: Any) -> AsyncIterator[Any]:
+                        await context.abort_with_status(status)
+                        yield  # pragma: no cover - abort raises; this makes a generator
+
+                    return denied_stream
+
                 async def denied(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
                     await context.abort_with_status(status)
 

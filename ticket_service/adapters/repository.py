@@ -36,6 +36,9 @@ from ticket_service.domain.model import (
 )
 from ticket_service.domain.numbering import TicketNumber
 
+# The NOTIFY channel of the ticket event log; the payload is the tenant id.
+EVENTS_CHANNEL = "ticket_events"
+
 PageKey = tuple[datetime, str]
 """Keyset position: (create_time, id) of the last row of the previous page."""
 
@@ -390,14 +393,15 @@ _ADVANCE_HEAD = PerBackend(_advance_head)
 
 
 # Advance the tenant's head and insert the events under the cursors it gives, in one
-# statement: the events arrive as one JSON array.
+# statement: the events arrive as one JSON array. The same statement wakes the watchers
+# (common.streams): the NOTIFY is delivered at commit, without a round trip of its own.
 _APPEND_EVENTS_PG = text(
     """
     WITH head AS (
         INSERT INTO event_log_heads (tenant_id, last_cursor) VALUES (:tenant, :count)
         ON CONFLICT (tenant_id)
         DO UPDATE SET last_cursor = event_log_heads.last_cursor + excluded.last_cursor
-        RETURNING last_cursor
+        RETURNING last_cursor, pg_notify(:channel, :tenant)
     )
     INSERT INTO ticket_events (
         tenant_id, cursor, type, ticket_id, ticket_number, customer_id, source, actor,
@@ -442,6 +446,18 @@ def _event_json(offset: int, event: PendingEvent) -> dict[str, Any]:
     }
 
 
+# Built once: every stream's feed runs it on each wake-up.
+_READ_AFTER = (
+    select(ticket_events)
+    .where(
+        ticket_events.c.tenant_id == bindparam("tenant"),
+        ticket_events.c.cursor > bindparam("after"),
+    )
+    .order_by(ticket_events.c.cursor)
+    .limit(bindparam("limit"))
+)
+
+
 class EventLog(TenantScoped):
     async def append(self, events: Sequence[PendingEvent]) -> None:
         """Give the events the next cursors and insert them.
@@ -457,6 +473,7 @@ class EventLog(TenantScoped):
                 _APPEND_EVENTS_PG,
                 {
                     "tenant": self._tenant,
+                    "channel": EVENTS_CHANNEL,
                     "count": len(events),
                     "events": json.dumps(
                         [_event_json(offset, event) for offset, event in enumerate(events)]
@@ -485,11 +502,21 @@ class EventLog(TenantScoped):
     async def read(
         self, *, after_cursor: int, limit: int, ticket_id: str | None = None
     ) -> list[StoredEvent]:
-        c = ticket_events.c
-        conditions = [c.tenant_id == self._tenant, c.cursor > after_cursor]
-        if ticket_id is not None:
-            conditions.append(c.ticket_id == ticket_id)
-        query = select(ticket_events).where(*conditions).order_by(c.cursor).limit(limit)
+        if ticket_id is None:
+            rows = await self._conn.execute(
+                _READ_AFTER, {"tenant": self._tenant, "after": after_cursor, "limit": limit}
+            )
+        else:
+            c = ticket_events.c
+            query = (
+                select(ticket_events)
+                .where(
+                    c.tenant_id == self._tenant, c.cursor > after_cursor, c.ticket_id == ticket_id
+                )
+                .order_by(c.cursor)
+                .limit(limit)
+            )
+            rows = await self._conn.execute(query)
         return [
             StoredEvent(
                 cursor=row.cursor,
@@ -507,7 +534,7 @@ class EventLog(TenantScoped):
                 trace_context=row.trace_context,
                 create_time=row.create_time,
             )
-            for row in await self._conn.execute(query)
+            for row in rows
         ]
 
 

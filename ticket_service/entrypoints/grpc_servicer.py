@@ -7,13 +7,14 @@ ServiceError becomes a rich status in `map_service_errors`.
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any, TypeAlias
 
 import grpc
 from google.protobuf import field_mask_pb2, message
 
-from common.auth import current_principal
-from common.errors import InvalidArgument, field_prefix
+from common.auth import Principal, current_principal
+from common.errors import InvalidArgument, Unavailable, Violations, field_prefix
 from common.grpc.mapping import fingerprint
 from common.grpc.status import map_service_errors
 from common.pagination import (
@@ -23,11 +24,14 @@ from common.pagination import (
     next_page_token,
     page_size,
 )
-from ticket_service.adapters.repository import TicketFilter
+from common.streams import LiveLog
+from ticket_service.adapters.repository import StoredEvent, TicketFilter
+from ticket_service.domain.model import EventType
 from ticket_service.domain.numbering import TicketNumber
 from ticket_service.entrypoints import proto_mapping as mapping
 from ticket_service.metrics import TicketMetrics
 from ticket_service.service.chatwoot_intake import ChatwootIntake
+from ticket_service.service.event_filter import EventFilter
 from ticket_service.service.sync_tasks import SyncTasks
 from ticket_service.service.tickets import ContactInput, Idempotency, NewTicket, TicketService
 from ticketing.ticket.v1 import (
@@ -94,12 +98,36 @@ def _ticket_number(name: str) -> TicketNumber:
     return TicketNumber.from_resource_name(name)
 
 
+_Start = ticket_service_pb2.WatchTicketEventsRequest.StartPosition
+
+
+def _watch_start(request: ticket_service_pb2.WatchTicketEventsRequest) -> int | None:
+    """The cursor to stream after; None for "now"."""
+    position = request.start_position
+    if position not in _Start.values():
+        raise InvalidArgument.single("start_position", f"{position} is not a known value")
+    if request.after_cursor < 0:
+        raise InvalidArgument.single("after_cursor", "must not be negative")
+    if position == _Start.START_POSITION_NOW:
+        if request.after_cursor:
+            raise InvalidArgument.single("after_cursor", "must be 0 with START_POSITION_NOW")
+        return None
+    if position == _Start.START_POSITION_UNSPECIFIED and not request.after_cursor:
+        return None
+    return request.after_cursor
+
+
 @map_service_errors(SERVICE, domain=ERROR_DOMAIN)
 class TicketServicer(ticket_service_pb2_grpc.TicketServiceServicer):
     def __init__(
-        self, service: TicketService, sync_tasks: SyncTasks, metrics: TicketMetrics | None = None
+        self,
+        service: TicketService,
+        sync_tasks: SyncTasks,
+        metrics: TicketMetrics | None = None,
+        events: LiveLog[StoredEvent] | None = None,
     ) -> None:
         self._service = service
+        self._events = events
         self._intake = ChatwootIntake(service)
         self._sync_tasks = sync_tasks
         self._metrics = metrics or TicketMetrics()
@@ -343,6 +371,50 @@ class TicketServicer(ticket_service_pb2_grpc.TicketServiceServicer):
         )
         return ticket_service_pb2.ListTicketEventsResponse(
             events=[mapping.event_to_proto(e) for e in events], head_cursor=head
+        )
+
+    async def WatchTicketEvents(
+        self, request: ticket_service_pb2.WatchTicketEventsRequest, context: Context
+    ) -> AsyncIterator[ticket_service_pb2.WatchTicketEventsResponse]:
+        if self._events is None:
+            raise Unavailable("this server does not stream events", reason="STREAMS_DISABLED")
+        caller = current_principal()
+        after_cursor = _watch_start(request)
+        where = await self._event_filter(caller, request)
+        async for progress in self._events.watch(
+            caller.tenant_id, after_cursor=after_cursor, matches=where.matches
+        ):
+            yield ticket_service_pb2.WatchTicketEventsResponse(
+                events=[mapping.event_to_proto(e) for e in progress.entries],
+                resume_cursor=progress.resume_cursor,
+            )
+
+    async def _event_filter(
+        self, caller: Principal, request: ticket_service_pb2.WatchTicketEventsRequest
+    ) -> EventFilter:
+        violations = Violations()
+        types: set[EventType] = set()
+        for index, type_number in enumerate(request.types):
+            try:
+                types.add(mapping.event_type_from_proto(type_number, field=f"types[{index}]"))
+            except InvalidArgument as error:
+                violations.items.extend(error.violations)
+        number: TicketNumber | None = None
+        if request.ticket:
+            try:
+                number = TicketNumber.from_resource_name(request.ticket, field="ticket")
+            except InvalidArgument as error:
+                violations.items.extend(error.violations)
+        if request.chatwoot_conversation_id < 0:
+            violations.add("chatwoot_conversation_id", "must not be negative")
+        violations.raise_if_any()
+        ticket_id = None
+        if number is not None:
+            ticket_id = (await self._service.get_ticket(caller, number)).id
+        return EventFilter(
+            ticket_id=ticket_id,
+            types=frozenset(types),
+            conversation_id=request.chatwoot_conversation_id or None,
         )
 
     async def ApplyChatwootDelivery(

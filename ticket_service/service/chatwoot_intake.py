@@ -342,7 +342,11 @@ class _Application:
         change = Change(EventType.MESSAGE_ADDED, {}, message.as_record())
         self._uow.record(
             self._tickets.event_for(
-                self._caller, change, ticket=ticket, idempotency=self._idempotency
+                self._caller,
+                change,
+                ticket=ticket,
+                idempotency=self._idempotency,
+                conversation_id=state.conversation_id,
             )
         )
         self._note(f"message {message.id} added", changed=True)
