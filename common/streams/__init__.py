@@ -25,7 +25,8 @@ Wiring, in the composition root:
 
 and in the servicer, an async generator:
 
-    async for progress in live.watch(tenant, after_cursor=None or n, matches=predicate):
+    after = start_cursor(request.start_position, request.after_cursor)
+    async for progress in live.watch(tenant, after_cursor=after, matches=predicate):
         yield Response(events=[to_proto(e) for e in progress.entries],
                        resume_cursor=progress.resume_cursor)
 
@@ -45,6 +46,7 @@ resume cursor, so a filtered watcher's resume point advances too.
 from common.streams.broker import Broker, StreamSettings
 from common.streams.live_log import LiveLog
 from common.streams.log import LogEntry, LogReader
+from common.streams.start import start_cursor
 from common.streams.watch import RESUME_KEY, Progress, watch
 
 __all__ = [
@@ -55,5 +57,6 @@ __all__ = [
     "LogReader",
     "Progress",
     "StreamSettings",
+    "start_cursor",
     "watch",
 ]

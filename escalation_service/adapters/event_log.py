@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC
 from typing import Any
 
-from sqlalchemy import Executable, Table, select, text
+from sqlalchemy import Executable, Table, bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.db import PerBackend
@@ -68,6 +68,17 @@ _APPEND_PG = text(
     SELECT pg_notify(:channel, :tenant) FROM (SELECT count(*) FROM appended) AS done
     """
 )
+
+
+_events = escalation_events.c
+# Built once: every stream's feed runs it on each wake-up.
+_READ_AFTER = (
+    select(escalation_events)
+    .where(_events.tenant_id == bindparam("tenant"), _events.cursor > bindparam("after"))
+    .order_by(_events.cursor)
+    .limit(bindparam("limit"))
+)
+_READ_TICKET_AFTER = _READ_AFTER.where(_events.ticket_id == bindparam("ticket"))
 
 
 def _row(event: PendingEvent) -> dict[str, Any]:
@@ -147,11 +158,10 @@ class EscalationEventLog:
     async def read(
         self, *, after_cursor: int, limit: int, ticket_id: str = ""
     ) -> list[StoredEvent]:
-        c = escalation_events.c
-        conditions = [c.tenant_id == self._tenant, c.cursor > after_cursor]
-        if ticket_id:
-            conditions.append(c.ticket_id == ticket_id)
-        query = select(escalation_events).where(*conditions).order_by(c.cursor).limit(limit)
+        rows = await self._conn.execute(
+            _READ_TICKET_AFTER if ticket_id else _READ_AFTER,
+            {"tenant": self._tenant, "after": after_cursor, "limit": limit, "ticket": ticket_id},
+        )
         return [
             StoredEvent(
                 cursor=row.cursor,
@@ -164,7 +174,7 @@ class EscalationEventLog:
                 payload=row.payload,
                 create_time=row.create_time,
             )
-            for row in await self._conn.execute(query)
+            for row in rows
         ]
 
 

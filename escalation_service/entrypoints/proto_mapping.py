@@ -17,7 +17,7 @@ from escalation_service.domain.escalation import (
     Suggestion,
     SuggestionState,
 )
-from escalation_service.domain.events import StoredEvent
+from escalation_service.domain.events import EventType, StoredEvent
 from escalation_service.domain.policy import (
     CriticalPhrases,
     Level,
@@ -278,7 +278,15 @@ def event_to_proto(event: StoredEvent) -> escalation_event_pb2.EscalationEvent:
         escalation=f"escalations/{event.escalation_id}" if event.escalation_id else "",
         suggestion=f"suggestions/{event.suggestion_id}" if event.suggestion_id else "",
         agent=f"agents/{event.agent_id}" if event.agent_id else "",
-        conversation_id=event.conversation_id or 0,
+        chatwoot_conversation_id=event.conversation_id or 0,
         payload=payload,
         create_time=timestamp(event.create_time),
+    )
+
+
+def event_type_from_proto(number: int, *, field: str = "type") -> EventType:
+    if number == escalation_event_pb2.ESCALATION_EVENT_TYPE_UNSPECIFIED:
+        raise InvalidArgument.single(field, "must name an event type, not UNSPECIFIED")
+    return enum_from_proto(
+        number, escalation_event_pb2.EscalationEventType, "ESCALATION_EVENT_TYPE", EventType, field
     )

@@ -95,19 +95,22 @@ class EscalationService:
         *,
         on_effects_queued: Callable[[], None] = lambda: None,
         metrics: EscalationMetrics | None = None,
+        on_events_committed: Callable[[str], None] | None = None,
     ) -> None:
+        """`on_events_committed(tenant)`: told after a unit of work committed events."""
         self.metrics = metrics or EscalationMetrics()
         self._engine = engine
         self._tickets = tickets
         self._analyzer_for = analyzers
         self._clock = clock
         self._effects_queued = on_effects_queued
+        self._events_committed = on_events_committed
 
     def now(self) -> datetime:
         return self._clock.now()
 
     def unit_of_work(self, tenant_id: str) -> UnitOfWork:
-        return UnitOfWork(self._engine, tenant_id)
+        return UnitOfWork(self._engine, tenant_id, on_events_committed=self._events_committed)
 
     # --- reading text -------------------------------------------------------------------
 

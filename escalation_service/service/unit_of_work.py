@@ -6,6 +6,7 @@ at commit, by the transaction's last statement (see adapters/event_log.py).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from types import TracebackType
 from typing import Self
@@ -45,8 +46,15 @@ class UnitOfWork:
     sla_events: SlaEventLog
     events: EscalationEventLog
 
-    def __init__(self, engine: AsyncEngine, tenant_id: str) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        tenant_id: str,
+        *,
+        on_events_committed: Callable[[str], None] | None = None,
+    ) -> None:
         self._engine = engine
+        self._events_committed = on_events_committed
         self.tenant_id = tenant_id
         self._conn: AsyncConnection | None = None
         self._after_commit: list[Callable[[], None]] = []
@@ -100,6 +108,8 @@ class UnitOfWork:
     async def commit(self) -> None:
         assert self._conn is not None
         await self.events.append(self._pending)
+        if self._pending and self._events_committed is not None:
+            self._after_commit.append(functools.partial(self._events_committed, self.tenant_id))
         self._pending.clear()
         await self._conn.commit()
         callbacks, self._after_commit = self._after_commit, []

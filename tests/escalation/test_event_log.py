@@ -97,7 +97,7 @@ async def test_an_escalations_life_writes_one_event_per_change(desk: Desk) -> No
     created, assigned = await log.new("ESCALATION_CREATED", "ESCALATION_ASSIGNED")
     assert created.name == f"escalationEvents/{created.cursor}"
     assert (created.ticket, created.escalation) == (ticket, first.name)
-    assert created.conversation_id == 801
+    assert created.chatwoot_conversation_id == 801
     assert created.create_time.seconds > 0
     assert created.payload["state"] == "queued"
     assert created.payload["level"] == 1
@@ -151,7 +151,11 @@ async def test_suggestions_write_created_rejected_and_accepted(desk: Desk) -> No
 
     rejected = await suggest()
     (made,) = await log.new("SUGGESTION_CREATED")
-    assert (made.suggestion, made.ticket, made.conversation_id) == (rejected.name, ticket, 802)
+    assert (made.suggestion, made.ticket, made.chatwoot_conversation_id) == (
+        rejected.name,
+        ticket,
+        802,
+    )
     assert made.payload["state"] == "pending"
     await desk.escalations.RejectSuggestion(
         Req.RejectSuggestionRequest(name=rejected.name, comment="fine"), metadata=ACME
@@ -229,7 +233,11 @@ async def test_sla_warning_and_breach_are_logged_with_the_escalation_they_start(
 
     clock.set(when(first.warn_time) + MINUTE)
     (warning,) = await log.new("SLA_WARNING")
-    assert (warning.ticket, warning.escalation, warning.conversation_id) == (ticket, "", 9201)
+    assert (warning.ticket, warning.escalation, warning.chatwoot_conversation_id) == (
+        ticket,
+        "",
+        9201,
+    )
     assert warning.payload["metric"] == "first_response"
 
     clock.set(when(first.due_time) + MINUTE)
@@ -316,7 +324,7 @@ async def test_postgresql_notifies_on_commit_and_a_rollback_leaves_no_gap(
     event = PendingEvent(EventType.AGENT_AVAILABILITY_CHANGED, START, agent_id="7")
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as listener:
         await listener.execute(f"LISTEN {CHANNEL}")
-        notifies = listener.notifies(timeout=2.0)
+        notifies = listener.notifies(timeout=0.5)
         async with UnitOfWork(engine, "globex") as uow:
             uow.record(event)
             await uow.events.append([event])  # as commit would, but it rolls back

@@ -24,7 +24,7 @@ from common.pagination import (
     next_page_token,
     page_size,
 )
-from common.streams import LiveLog
+from common.streams import LiveLog, start_cursor
 from ticket_service.adapters.repository import StoredEvent, TicketFilter
 from ticket_service.domain.model import EventType
 from ticket_service.domain.numbering import TicketNumber
@@ -96,25 +96,6 @@ def _is_set(resource: message.Message, path: str) -> bool:
 
 def _ticket_number(name: str) -> TicketNumber:
     return TicketNumber.from_resource_name(name)
-
-
-_Start = ticket_service_pb2.WatchTicketEventsRequest.StartPosition
-
-
-def _watch_start(request: ticket_service_pb2.WatchTicketEventsRequest) -> int | None:
-    """The cursor to stream after; None for "now"."""
-    position = request.start_position
-    if position not in _Start.values():
-        raise InvalidArgument.single("start_position", f"{position} is not a known value")
-    if request.after_cursor < 0:
-        raise InvalidArgument.single("after_cursor", "must not be negative")
-    if position == _Start.START_POSITION_NOW:
-        if request.after_cursor:
-            raise InvalidArgument.single("after_cursor", "must be 0 with START_POSITION_NOW")
-        return None
-    if position == _Start.START_POSITION_UNSPECIFIED and not request.after_cursor:
-        return None
-    return request.after_cursor
 
 
 @map_service_errors(SERVICE, domain=ERROR_DOMAIN)
@@ -379,7 +360,7 @@ class TicketServicer(ticket_service_pb2_grpc.TicketServiceServicer):
         if self._events is None:
             raise Unavailable("this server does not stream events", reason="STREAMS_DISABLED")
         caller = current_principal()
-        after_cursor = _watch_start(request)
+        after_cursor = start_cursor(request.start_position, request.after_cursor)
         where = await self._event_filter(caller, request)
         async for progress in self._events.watch(
             caller.tenant_id, after_cursor=after_cursor, matches=where.matches
