@@ -31,7 +31,7 @@ from escalation_service.domain.decision import (
     manual_decision,
     sla_decision,
 )
-from escalation_service.domain.escalation import Escalation, Suggestion, SuggestionState
+from escalation_service.domain.escalation import Escalation, State, Suggestion, SuggestionState
 from escalation_service.domain.events import (
     StoredEvent,
     availability_event,
@@ -453,8 +453,14 @@ class EscalationService:
                 return 0
             policy = await uow.policies.current()
             directory = await uow.agents.list()
-            for escalation in queued:
-                view = await uow.tickets.get(escalation.ticket_id)
+            for candidate in queued:
+                # Lock the ticket, then re-read the escalation under it (the order every
+                # writer takes): a concurrent pass, here or on another replica, may have
+                # assigned or ended it since the list was read.
+                view = await uow.tickets.get(candidate.ticket_id, for_update=True)
+                escalation = await uow.escalations.get(candidate.id, for_update=True)
+                if escalation is None or escalation.state is not State.QUEUED:
+                    continue
                 if view is None or not view.active:
                     escalation.cancel(self._clock.now())
                     await uow.escalations.save(escalation)
