@@ -7,6 +7,7 @@ import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 
@@ -22,8 +23,10 @@ Request = ticket_service_pb2.WatchTicketEventsRequest
 class Watcher:
     """One WatchTicketEvents call, read into `messages` by a task until it ends."""
 
-    call: grpc.aio.UnaryStreamCall[Request, ticket_service_pb2.WatchTicketEventsResponse]
-    messages: list[ticket_service_pb2.WatchTicketEventsResponse] = field(default_factory=list)
+    # WatchTicketEvents or WatchEscalationEvents: both answer with `events` and
+    # `resume_cursor`.
+    call: grpc.aio.UnaryStreamCall[Any, Any]
+    messages: list[Any] = field(default_factory=list)
     error: RichError | None = None
     task: asyncio.Task[None] | None = None
     # Seconds the reader sleeps after each message: a slow consumer.
@@ -82,13 +85,17 @@ class Watcher:
                 await self.task
 
 
-def watch(
-    stub: TicketServiceStub, metadata: Metadata, request: Request | None = None, pause: float = 0.0
-) -> Watcher:
-    call = stub.WatchTicketEvents(request or Request(), metadata=metadata)
+def follow(call: grpc.aio.UnaryStreamCall[Any, Any], pause: float = 0.0) -> Watcher:
+    """Read a streaming call in the background."""
     watcher = Watcher(call, pause=pause)
     watcher.task = asyncio.create_task(watcher._read())
     return watcher
+
+
+def watch(
+    stub: TicketServiceStub, metadata: Metadata, request: Request | None = None, pause: float = 0.0
+) -> Watcher:
+    return follow(stub.WatchTicketEvents(request or Request(), metadata=metadata), pause)
 
 
 async def head(stub: TicketServiceStub, metadata: Metadata) -> int:
