@@ -35,7 +35,6 @@ class Watcher:
     async def _read(self) -> None:
         try:
             while (message := await self.call.read()) is not grpc.aio.EOF:
-                assert isinstance(message, ticket_service_pb2.WatchTicketEventsResponse)
                 self.messages.append(message)
                 if self.pause:
                     await asyncio.sleep(self.pause)
