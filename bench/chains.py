@@ -45,6 +45,8 @@ LOG_LEVEL = "WARNING"  # the services' LOG_LEVEL takes logging's names, upper ca
 WEBHOOK_SECRET = "bench-webhook-secret-0123456789"  # noqa: S105 - the bench's own
 TENANT = "bench"
 INTEGRATION = "bench-chatwoot"
+# A service's credential (not Chatwoot's): the benchmarks' own calls to the ticket service.
+SERVICE_TOKEN = "bench-escalation-token-0123456789"  # noqa: S105 - the bench's own
 TENANTS = f"""
 [[tenants]]
 id = "{TENANT}"
@@ -58,7 +60,7 @@ token = "bench-gateway-token-0123456789"
 [[tenants.api_tokens]]
 principal = "escalation-service"
 source = "escalation"
-token = "bench-escalation-token-0123456789"
+token = "{SERVICE_TOKEN}"
 
 [[tenants.chatwoot]]
 name = "{INTEGRATION}"
@@ -130,10 +132,10 @@ def _query_keys(
     return stored
 
 
-def _wait_for_grpc(process: Process, address: str) -> None:
+def _wait_for_grpc(process: Process, address: str, timeout: float = START_TIMEOUT) -> None:
     """Until the server at `address` reports SERVING. At WARNING the service does not log
     its "serving" record, so health is the readiness signal."""
-    deadline = time.monotonic() + START_TIMEOUT
+    deadline = time.monotonic() + timeout
     while True:
         if process.popen.poll() is not None:
             raise RuntimeError(f"{process.module} exited with {process.popen.returncode}")
@@ -141,7 +143,7 @@ def _wait_for_grpc(process: Process, address: str) -> None:
             if health_status(address, timeout=1.0) == "SERVING":
                 return
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{process.module} not serving at {address} in {START_TIMEOUT} s")
+            raise RuntimeError(f"{process.module} not serving at {address} in {timeout:g} s")
         time.sleep(0.1)
 
 
@@ -192,6 +194,13 @@ def bare_chain(database: Database) -> Iterator[Chain]:
             )
 
 
+@contextlib.contextmanager
+def bare_stream() -> Iterator[tuple[Process, int]]:
+    """`python -m bench.bare_stream`, serving; and its port."""
+    with _running("bench.bare_stream", env={}, cwd=REPO_ROOT) as server:
+        yield server, server.serving_port()
+
+
 def migrate(database: Database, directory: Path) -> None:
     """`python -m ticket_service migrate`, as a deployment runs it before the replicas."""
     result = run_module(
@@ -232,19 +241,31 @@ def _stored_messages(database: Database) -> Callable[[], set[str]]:
 
 
 @contextlib.contextmanager
+def ticket_service(
+    database: Database, directory: Path, *, migrate: bool = False
+) -> Iterator[tuple[Process, int]]:
+    """`python -m ticket_service serve` on `database` (migrated first with `migrate`: one
+    process start fewer than a separate `migrate`), serving; and its port."""
+    ticket_port = free_port()
+    ticket_env = _ticket_env(database, directory, ticket_port)
+    args = ["serve", "--migrate"] if migrate else ["serve"]
+    with _running("ticket_service", *args, env=ticket_env, cwd=directory) as service:
+        # Migrating is a second start's worth of work on a loaded machine.
+        _wait_for_grpc(service, f"127.0.0.1:{ticket_port}", START_TIMEOUT * (2 if migrate else 1))
+        yield service, ticket_port
+
+
+@contextlib.contextmanager
 def real_chain(database: Database, directory: Path) -> Iterator[Chain]:
     """Our gateway and ticket service, on a migrated `database`. The gateway keeps its
     production settings (2 s forward timeout, then the spool): a 202 is a failed delivery
     for the benchmark."""
-    ticket_port = free_port()
-    ticket_env = _ticket_env(database, directory, ticket_port)
-    with _running("ticket_service", "serve", env=ticket_env, cwd=directory) as service:
-        _wait_for_grpc(service, f"127.0.0.1:{ticket_port}")
+    with ticket_service(database, directory) as (service, ticket_port):
         gateway_port = free_port()
         gateway_env = {
             "GATEWAY_PORT": str(gateway_port),
             "TICKET_SERVICE_TARGET": f"127.0.0.1:{ticket_port}",
-            "TICKETING_TENANTS_FILE": ticket_env["TICKETING_TENANTS_FILE"],
+            "TICKETING_TENANTS_FILE": str(_tenants_file(directory)),
             "GATEWAY_SPOOL_PATH": str(directory / "spool.db"),
         }
         with _running("gateway", env=gateway_env, cwd=directory) as gateway:

@@ -74,8 +74,9 @@ async def start(
     if sync is not None:
         dispatcher = ChatwootDispatcher(engine, clients, clock, sync)
     wake = dispatcher.wake if dispatcher else _nothing
+    reader = TicketEventReader(engine)
     events = LiveLog(
-        TicketEventReader(engine),
+        reader,
         name="ticket-events",
         channel=EVENTS_CHANNEL,
         database_url=engine.url.render_as_string(hide_password=False),
@@ -106,6 +107,7 @@ async def start(
     )
     events.start()
     server.on_stopping.append(events.close)
+    server.on_stop.append(reader.close)
     metrics_server = await serve_metrics(
         metrics_listen,
         metrics.registry,

@@ -86,6 +86,9 @@ class Broker(Generic[EntryT]):
         Synchronous on purpose: between the check and the add no read can land, so the
         feed offers exactly the entries after its cursor. Entries up to `cursor` that it
         offers too (it was behind the watcher) the watcher skips."""
+        if self.closing:
+            mailbox.close()  # the watcher ends its stream at once
+            return True
         feed = self._feeds.get(tenant)
         if feed is None:
             feed = self._feeds[tenant] = _Feed(cursor=cursor)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import Sequence
 from typing import Generic
@@ -47,9 +48,9 @@ class Mailbox(Generic[EntryT]):
             self._ready.clear()
         return taken
 
-    async def wait(self, timeout: float) -> None:
-        """Until something was queued, the mailbox overflowed or closed, or `timeout`."""
-        try:
-            await asyncio.wait_for(self._ready.wait(), timeout)
-        except TimeoutError:
-            return
+    async def wait(self, at_most: float) -> None:
+        """Until something was queued, the mailbox overflowed or closed, or `at_most` s."""
+        # asyncio.timeout, not wait_for: no task per wait, and every watcher waits per event.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(at_most):
+                await self._ready.wait()

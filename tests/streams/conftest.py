@@ -1,11 +1,10 @@
 """A ticket service with stream settings that make heartbeats and slow consumers quick to
-see; the app and channel otherwise as tests/conftest.py makes them."""
+see; the channel and stub are tests/conftest.py's."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import grpc
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -13,7 +12,6 @@ from common.clock import ManualClock
 from common.config import TenantsConfig
 from common.streams import StreamSettings
 from ticket_service import bootstrap
-from ticketing.ticket.v1.ticket_service_pb2_grpc import TicketServiceStub
 
 STREAMS = StreamSettings(page_size=20, buffer=60, heartbeat_seconds=0.3, poll_seconds=0.5)
 
@@ -29,8 +27,3 @@ async def ticket_app(
         await app.events.listener.listening.wait()
     yield app
     await app.stop(grace=1)
-
-
-@pytest.fixture
-def stub(channel: grpc.aio.Channel) -> TicketServiceStub:
-    return TicketServiceStub(channel)

@@ -5,17 +5,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
 
 from tests.support import RichError, rich_error
-from ticketing.ticket.v1 import customer_pb2, ticket_pb2, ticket_service_pb2
-from ticketing.ticket.v1.ticket_service_pb2_grpc import TicketServiceStub
+from ticketing.ticket.v1 import (
+    customer_pb2,
+    ticket_pb2,
+    ticket_service_pb2,
+    ticket_service_pb2_grpc,
+)
 
-Metadata = Sequence[tuple[str, str]]
+Metadata = tuple[tuple[str, str], ...]
 Request = ticket_service_pb2.WatchTicketEventsRequest
 
 
@@ -70,7 +73,7 @@ class Watcher:
                 raise AssertionError(f"stream ended before it opened: {self.error}")
             assert time.monotonic() < deadline, "no opening message"
             await asyncio.sleep(0.01)
-        return self.messages[0].resume_cursor
+        return int(self.messages[0].resume_cursor)
 
     async def ended(self, within: float = 10.0) -> RichError:
         assert self.task is not None
@@ -93,12 +96,15 @@ def follow(call: grpc.aio.UnaryStreamCall[Any, Any], pause: float = 0.0) -> Watc
 
 
 def watch(
-    stub: TicketServiceStub, metadata: Metadata, request: Request | None = None, pause: float = 0.0
+    stub: ticket_service_pb2_grpc.TicketServiceAsyncStub,
+    metadata: Metadata,
+    request: Request | None = None,
+    pause: float = 0.0,
 ) -> Watcher:
     return follow(stub.WatchTicketEvents(request or Request(), metadata=metadata), pause)
 
 
-async def head(stub: TicketServiceStub, metadata: Metadata) -> int:
+async def head(stub: ticket_service_pb2_grpc.TicketServiceAsyncStub, metadata: Metadata) -> int:
     listed = await stub.ListTicketEvents(
         ticket_service_pb2.ListTicketEventsRequest(page_size=1), metadata=metadata
     )
@@ -106,7 +112,10 @@ async def head(stub: TicketServiceStub, metadata: Metadata) -> int:
 
 
 async def create_ticket(
-    stub: TicketServiceStub, metadata: Metadata, subject: str, conversation_id: int = 0
+    stub: ticket_service_pb2_grpc.TicketServiceAsyncStub,
+    metadata: Metadata,
+    subject: str,
+    conversation_id: int = 0,
 ) -> ticket_pb2.Ticket:
     conversation = ticket_pb2.ChatwootConversation(
         account_id=3 if conversation_id else 0, conversation_id=conversation_id
@@ -121,7 +130,11 @@ async def create_ticket(
 
 
 async def add_notes(
-    stub: TicketServiceStub, metadata: Metadata, ticket: str, count: int, body: str = "note"
+    stub: ticket_service_pb2_grpc.TicketServiceAsyncStub,
+    metadata: Metadata,
+    ticket: str,
+    count: int,
+    body: str = "note",
 ) -> None:
     for index in range(count):
         await stub.AddTicketNote(

@@ -17,7 +17,7 @@ from tests.conftest import ACME
 from tests.streams.support import Request, Watcher, add_notes, create_ticket, head, watch
 from ticket_service import bootstrap
 from ticket_service.bootstrap import TicketApp
-from ticketing.ticket.v1 import ticket_service_pb2
+from ticketing.ticket.v1 import ticket_service_pb2, ticket_service_pb2_grpc
 from ticketing.ticket.v1.ticket_service_pb2_grpc import TicketServiceStub
 
 LONG_NOTE = "x" * 8000  # so that what the transport buffers fills quickly
@@ -25,7 +25,7 @@ NARROW_WINDOW = [("grpc.http2.bdp_probe", 0), ("grpc.http2.lookahead_bytes", 655
 
 
 async def test_a_slow_consumer_is_ended_with_its_resume_cursor_while_a_fast_one_keeps_up(
-    ticket_app: TicketApp, stub: TicketServiceStub
+    ticket_app: TicketApp, stub: ticket_service_pb2_grpc.TicketServiceAsyncStub
 ) -> None:
     ticket = await create_ticket(stub, ACME, "Busy")
     fast = watch(stub, ACME)
@@ -34,7 +34,8 @@ async def test_a_slow_consumer_is_ended_with_its_resume_cursor_while_a_fast_one_
     # A client channel whose receive window stays small, so what it leaves unread backs
     # up to the server instead of into its own buffers.
     narrow = grpc.aio.insecure_channel(f"127.0.0.1:{ticket_app.port}", options=NARROW_WINDOW)
-    slow = Watcher(TicketServiceStub(narrow).WatchTicketEvents(Request(), metadata=ACME))
+    narrow_stub: ticket_service_pb2_grpc.TicketServiceAsyncStub = TicketServiceStub(narrow)
+    slow = Watcher(narrow_stub.WatchTicketEvents(Request(), metadata=ACME))
     opening = await slow.call.read()
     assert isinstance(opening, ticket_service_pb2.WatchTicketEventsResponse)
     slow.messages.append(opening)
@@ -52,7 +53,8 @@ async def test_a_slow_consumer_is_ended_with_its_resume_cursor_while_a_fast_one_
     assert slow.cursors == list(range(start + 1, resume + 1))
     assert resume < end
     assert fast.cursors == list(range(start + 1, end + 1))
-    assert fast.task is not None and not fast.task.done()
+    assert fast.task is not None
+    assert not fast.task.done()
     await fast.close()
     await narrow.close()
 
@@ -74,7 +76,7 @@ async def test_stopping_the_server_ends_streams_with_shutting_down_and_the_curso
     )
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
-            stub = TicketServiceStub(channel)
+            stub: ticket_service_pb2_grpc.TicketServiceAsyncStub = TicketServiceStub(channel)
             ticket = await create_ticket(stub, ACME, "Soon gone")
             caught_up = watch(stub, ACME, Request(after_cursor=1))
             await add_notes(stub, ACME, ticket.name, 3)
@@ -99,7 +101,9 @@ def _open_streams(app: TicketApp) -> float | None:
     )
 
 
-async def test_open_streams_are_counted(ticket_app: TicketApp, stub: TicketServiceStub) -> None:
+async def test_open_streams_are_counted(
+    ticket_app: TicketApp, stub: ticket_service_pb2_grpc.TicketServiceAsyncStub
+) -> None:
     watchers = [watch(stub, ACME) for _ in range(3)]
     for w in watchers:
         await w.opened()
@@ -127,7 +131,7 @@ async def test_a_commit_reaches_a_watcher_without_waiting_for_the_poll(
     )
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
-            stub = TicketServiceStub(channel)
+            stub: ticket_service_pb2_grpc.TicketServiceAsyncStub = TicketServiceStub(channel)
             listener = app.events.listener
             if listener is not None:
                 await listener.listening.wait()

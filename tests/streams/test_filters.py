@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import grpc
 
-from tests.conftest import ACME, GLOBEX
+from tests.conftest import ACME, ACME_GATEWAY_TOKEN, GLOBEX, bearer
+from tests.e2e.test_chatwoot_intake import K, delivery, message, state
 from tests.streams.support import Request, add_notes, create_ticket, head, watch
 from tests.support import rich_error
 from ticket_service.bootstrap import TicketApp
-from ticketing.ticket.v1 import enums_pb2, ticket_service_pb2
-from ticketing.ticket.v1.ticket_service_pb2_grpc import TicketServiceStub
+from ticketing.ticket.v1 import enums_pb2, ticket_service_pb2, ticket_service_pb2_grpc
 
 FROM_START = Request(start_position=Request.START_POSITION_AFTER_CURSOR)
 
@@ -27,7 +27,7 @@ def _request(**filters: object) -> Request:
 
 
 async def test_filters_by_ticket_type_and_conversation(
-    ticket_app: TicketApp, stub: TicketServiceStub
+    ticket_app: TicketApp, stub: ticket_service_pb2_grpc.TicketServiceAsyncStub
 ) -> None:
     linked = await create_ticket(stub, ACME, "Linked", conversation_id=77)
     other = await create_ticket(stub, ACME, "Other", conversation_id=78)
@@ -67,7 +67,7 @@ async def test_filters_by_ticket_type_and_conversation(
 
 
 async def test_a_filtered_watcher_resume_cursor_advances_past_events_it_skips(
-    ticket_app: TicketApp, stub: TicketServiceStub
+    ticket_app: TicketApp, stub: ticket_service_pb2_grpc.TicketServiceAsyncStub
 ) -> None:
     ticket = await create_ticket(stub, ACME, "Noisy")
     quiet = watch(stub, ACME, Request(types=[enums_pb2.TICKET_EVENT_TYPE_TICKET_DELETED]))
@@ -80,7 +80,7 @@ async def test_a_filtered_watcher_resume_cursor_advances_past_events_it_skips(
 
 
 async def test_a_watcher_sees_only_its_own_tenant(
-    ticket_app: TicketApp, stub: TicketServiceStub
+    ticket_app: TicketApp, stub: ticket_service_pb2_grpc.TicketServiceAsyncStub
 ) -> None:
     acme = watch(stub, ACME)
     globex = watch(stub, GLOBEX)
@@ -99,9 +99,10 @@ async def test_a_watcher_sees_only_its_own_tenant(
 
 
 async def test_bad_requests_name_each_bad_field(
-    ticket_app: TicketApp, stub: TicketServiceStub
+    ticket_app: TicketApp, stub: ticket_service_pb2_grpc.TicketServiceAsyncStub
 ) -> None:
-    bad = Request(ticket="tickets/nope", types=[0], chatwoot_conversation_id=-1)
+    bad = Request(ticket="tickets/nope", chatwoot_conversation_id=-1)
+    bad.types.append(enums_pb2.TICKET_EVENT_TYPE_UNSPECIFIED)
     errors = {}
     for request in (
         bad,
@@ -126,7 +127,7 @@ async def test_bad_requests_name_each_bad_field(
 
 
 async def test_a_cursor_beyond_the_head_is_out_of_range(
-    ticket_app: TicketApp, stub: TicketServiceStub
+    ticket_app: TicketApp, stub: ticket_service_pb2_grpc.TicketServiceAsyncStub
 ) -> None:
     await create_ticket(stub, ACME, "One")
     end = await head(stub, ACME)
@@ -145,18 +146,19 @@ async def test_a_cursor_beyond_the_head_is_out_of_range(
 
 
 async def test_an_unknown_ticket_is_not_found(
-    ticket_app: TicketApp, stub: TicketServiceStub
+    ticket_app: TicketApp, stub: ticket_service_pb2_grpc.TicketServiceAsyncStub
 ) -> None:
     request = Request(ticket="tickets/tkt-2026-99999")
     try:
         async for _ in stub.WatchTicketEvents(request, metadata=ACME):
             raise AssertionError("the stream opened")
     except grpc.aio.AioRpcError as error:
-        assert error.code() == grpc.StatusCode.NOT_FOUND
+        failure = rich_error(error)
+    assert failure.code == grpc.StatusCode.NOT_FOUND
 
 
 async def test_a_watch_without_credentials_is_unauthenticated(
-    ticket_app: TicketApp, stub: TicketServiceStub
+    ticket_app: TicketApp, stub: ticket_service_pb2_grpc.TicketServiceAsyncStub
 ) -> None:
     for metadata in ((), (("authorization", "Bearer wrong-token"),)):
         try:
@@ -168,3 +170,24 @@ async def test_a_watch_without_credentials_is_unauthenticated(
             failure = rich_error(error)
         assert failure.code == grpc.StatusCode.UNAUTHENTICATED
         assert failure.info.reason == "UNAUTHENTICATED"
+
+
+async def test_events_of_a_chatwoot_delivery_carry_its_conversation(
+    ticket_app: TicketApp, stub: ticket_service_pb2_grpc.TicketServiceAsyncStub
+) -> None:
+    watcher = watch(stub, ACME, _request(chatwoot_conversation_id=1042))
+    await watcher.opened()
+    created = delivery(
+        K.CHATWOOT_EVENT_KIND_MESSAGE_CREATED, conversation=state(1042), msg=message(1)
+    )
+    await stub.ApplyChatwootDelivery(created, metadata=bearer(ACME_GATEWAY_TOKEN))
+    await create_ticket(stub, ACME, "Not from Chatwoot")
+    await watcher.until(await head(stub, ACME))
+    await watcher.close()
+
+    events = [e for m in watcher.messages for e in m.events]
+    assert {e.type for e in events} >= {
+        enums_pb2.TICKET_EVENT_TYPE_TICKET_CREATED,
+        enums_pb2.TICKET_EVENT_TYPE_MESSAGE_ADDED,
+    }
+    assert {e.chatwoot_conversation_id for e in events} == {1042}

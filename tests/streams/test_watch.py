@@ -7,13 +7,13 @@ import asyncio
 from tests.conftest import ACME
 from tests.streams.support import Request, add_notes, create_ticket, head, watch
 from ticket_service.bootstrap import TicketApp
-from ticketing.ticket.v1.ticket_service_pb2_grpc import TicketServiceStub
+from ticketing.ticket.v1 import ticket_service_pb2_grpc
 
 WATCHERS = 50
 
 
 async def test_fifty_watchers_receive_the_same_ordered_gapless_events(
-    ticket_app: TicketApp, stub: TicketServiceStub
+    ticket_app: TicketApp, stub: ticket_service_pb2_grpc.TicketServiceAsyncStub
 ) -> None:
     ticket = await create_ticket(stub, ACME, "Printer on fire")
     start = await head(stub, ACME)
@@ -34,7 +34,7 @@ async def test_fifty_watchers_receive_the_same_ordered_gapless_events(
 
 
 async def test_a_reconnect_mid_burst_with_the_last_cursor_misses_nothing(
-    ticket_app: TicketApp, stub: TicketServiceStub
+    ticket_app: TicketApp, stub: ticket_service_pb2_grpc.TicketServiceAsyncStub
 ) -> None:
     ticket = await create_ticket(stub, ACME, "Printer on fire")
     first = watch(stub, ACME, Request(start_position=Request.START_POSITION_AFTER_CURSOR))
@@ -51,7 +51,7 @@ async def test_a_reconnect_mid_burst_with_the_last_cursor_misses_nothing(
 
 
 async def test_a_watcher_behind_the_feed_catches_up_then_joins_it(
-    ticket_app: TicketApp, stub: TicketServiceStub
+    ticket_app: TicketApp, stub: ticket_service_pb2_grpc.TicketServiceAsyncStub
 ) -> None:
     ticket = await create_ticket(stub, ACME, "Printer on fire")
     live = watch(stub, ACME)

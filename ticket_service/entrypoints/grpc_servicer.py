@@ -29,6 +29,7 @@ from ticket_service.adapters.repository import StoredEvent, TicketFilter
 from ticket_service.domain.model import EventType
 from ticket_service.domain.numbering import TicketNumber
 from ticket_service.entrypoints import proto_mapping as mapping
+from ticket_service.entrypoints.event_protos import EventProtos
 from ticket_service.metrics import TicketMetrics
 from ticket_service.service.chatwoot_intake import ChatwootIntake
 from ticket_service.service.event_filter import EventFilter
@@ -109,6 +110,7 @@ class TicketServicer(ticket_service_pb2_grpc.TicketServiceServicer):
     ) -> None:
         self._service = service
         self._events = events
+        self._event_protos = EventProtos()
         self._intake = ChatwootIntake(service)
         self._sync_tasks = sync_tasks
         self._metrics = metrics or TicketMetrics()
@@ -366,7 +368,7 @@ class TicketServicer(ticket_service_pb2_grpc.TicketServiceServicer):
             caller.tenant_id, after_cursor=after_cursor, matches=where.matches
         ):
             yield ticket_service_pb2.WatchTicketEventsResponse(
-                events=[mapping.event_to_proto(e) for e in progress.entries],
+                events=[self._event_protos.get(caller.tenant_id, e) for e in progress.entries],
                 resume_cursor=progress.resume_cursor,
             )
 
