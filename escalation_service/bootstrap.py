@@ -101,8 +101,9 @@ async def start(
             lease=settings.effects_lease,
         ),
     )
+    reader = EscalationEventReader(engine)
     events = LiveLog(
-        EscalationEventReader(engine),
+        reader,
         name="escalation-events",
         channel=CHANNEL,
         database_url=engine.url.render_as_string(hide_password=False),
@@ -145,6 +146,7 @@ async def start(
     )
     events.start()
     server.on_stopping.append(events.close)
+    server.on_stop.append(reader.close)
     metrics_server = await serve_metrics(
         metrics_listen,
         metrics.registry,
