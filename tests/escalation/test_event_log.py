@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from common.clock import ManualClock
 from escalation_service.adapters.event_log import CHANNEL
 from escalation_service.domain.events import EventType, PendingEvent
+from escalation_service.domain.policy import Priority
+from escalation_service.domain.tickets import TicketView
 from escalation_service.service.unit_of_work import UnitOfWork
 from tests.conftest import ACME, GLOBEX, START
 from tests.escalation.conftest import Desk
@@ -217,6 +219,30 @@ async def test_queued_assigned_and_ended_with_the_ticket(desk: Desk) -> None:
     )
     (cancelled,) = await log.new("ESCALATION_CANCELLED")
     assert (cancelled.ticket, cancelled.payload["state"]) == (deleted, "cancelled")
+    await log.nothing_more()
+
+
+async def test_effects_the_ticket_service_refuses_cancel_the_escalation(
+    desk: Desk, engine: AsyncEngine
+) -> None:
+    """A ticket this service knows but the ticket service does not: AssignTicket is
+    NOT_FOUND, for good, and the escalation ends CANCELLED with the error."""
+    log = Log(desk.escalations)
+    await desk.agent("7", "Grace Hopper")
+    await log.new("AGENT_AVAILABILITY_CHANGED")
+    async with UnitOfWork(engine, "acme") as uow:
+        await uow.tickets.add(TicketView("tkt-2026-99999", "open", Priority.MEDIUM, "", (), START))
+        await uow.commit()
+
+    await desk.escalations.EscalateTicket(
+        Req.EscalateTicketRequest(ticket="tickets/tkt-2026-99999"), metadata=ACME
+    )
+    created, _, cancelled = await log.new(
+        "ESCALATION_CREATED", "ESCALATION_ASSIGNED", "ESCALATION_CANCELLED"
+    )
+    assert cancelled.escalation == created.escalation
+    assert cancelled.chatwoot_conversation_id == 0  # a ticket without a conversation
+    assert "AssignTicket" in str(cancelled.payload["effects_error"])
     await log.nothing_more()
 
 
