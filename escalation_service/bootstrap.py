@@ -90,6 +90,16 @@ async def start(
     analyzers: dict[str, SentimentAnalyzer] = {
         tenant.id: analyzer_for(tenant, lexicon, client=http) for tenant in tenants.tenants
     }
+    reader = EscalationEventReader(engine)
+    events = LiveLog(
+        reader,
+        name="escalation-events",
+        channel=CHANNEL,
+        database_url=engine.url.render_as_string(hide_password=False),
+        settings=streams,
+    )
+    # With NOTIFY, this process's commits wake the streams like any other replica's.
+    events_committed = None if events.uses_notify else events.committed
     settings = workers or WorkerSettings()
     effects = EffectsWorker(
         engine,
@@ -100,14 +110,7 @@ async def start(
             retry_max=settings.effects_retry_max,
             lease=settings.effects_lease,
         ),
-    )
-    reader = EscalationEventReader(engine)
-    events = LiveLog(
-        reader,
-        name="escalation-events",
-        channel=CHANNEL,
-        database_url=engine.url.render_as_string(hide_password=False),
-        settings=streams,
+        on_events_committed=events_committed,
     )
     service = EscalationService(
         engine,
@@ -116,8 +119,7 @@ async def start(
         clock,
         on_effects_queued=effects.wake,
         metrics=metrics,
-        # With NOTIFY, this process's commits wake the streams like any other replica's.
-        on_events_committed=None if events.uses_notify else events.committed,
+        on_events_committed=events_committed,
     )
     clients = _chatwoot_clients(tenants, clock, metrics)
     directory = AgentDirectory.for_tenants(

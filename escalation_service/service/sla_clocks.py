@@ -41,6 +41,10 @@ class SlaTracker:
         self._escalations = escalations
         self._clock = clock
 
+    def unit_of_work(self, tenant_id: str) -> UnitOfWork:
+        """The service's: its commits tell the event streams (see EscalationService)."""
+        return self._escalations.unit_of_work(tenant_id)
+
     async def on_ticket_event(
         self, uow: UnitOfWork, view: TicketView, event: SlaEvent, when: datetime
     ) -> list[Fired]:
@@ -149,7 +153,7 @@ class SlaScheduler:
         """Fire what the ticket's clocks have due by `now`; 0 when nothing is (any more),
         or another transaction holds the ticket."""
         try:
-            async with UnitOfWork(self._engine, tenant_id) as uow:
+            async with self._tracker.unit_of_work(tenant_id) as uow:
                 view = await uow.tickets.get(ticket_id, for_update=True, skip_locked=True)
                 if view is None:
                     return 0

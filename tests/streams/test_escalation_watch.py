@@ -14,7 +14,7 @@ import pytest
 
 from common.clock import ManualClock
 from common.config import TenantsConfig, parse_tenants
-from common.streams import RESUME_KEY
+from common.streams import RESUME_KEY, StreamSettings
 from escalation_service.bootstrap import EscalationApp
 from tests.conftest import ACME, GLOBEX, bearer
 from tests.escalation.conftest import Desk, escalation_tenants_document, start_escalation_app
@@ -230,6 +230,29 @@ async def test_stopping_the_server_ends_streams_with_shutting_down_and_the_curso
     assert ended.code == grpc.StatusCode.UNAVAILABLE
     assert ended.info.reason == "SHUTTING_DOWN"
     assert ended.info.metadata[RESUME_KEY] == str(end)
+
+
+async def test_a_commit_reaches_a_watcher_without_waiting_for_the_poll(
+    database_url: str, tenants: TenantsConfig, clock: ManualClock, ticket_app: TicketApp
+) -> None:
+    """NOTIFY on PostgreSQL, the commit's own wake-up on SQLite: the hour-long poll never
+    runs."""
+    app = await start_escalation_app(
+        database_url, tenants, clock, ticket_app, streams=StreamSettings(poll_seconds=3600)
+    )
+    try:
+        if app.events.listener is not None:
+            await app.events.listener.listening.wait()
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+            escalations: AsyncStub = Stub(channel)
+            await Desk(None, escalations).agent("7", "Grace Hopper")  # type: ignore[arg-type]
+            watcher = watch(escalations)
+            await watcher.opened()
+            await flip(escalations, "7", 1)
+            await watcher.until(await head(escalations), within=2)
+            await watcher.close()
+    finally:
+        await app.stop(grace=1)
 
 
 @pytest.fixture(autouse=True)
