@@ -1,7 +1,7 @@
 """WatchEscalationEvents on both backends, on the same core as WatchTicketEvents: every
 event after the start, in order, once, to several watchers; resuming after a reconnect;
-filters; tenants; refused callers; a shutdown ends streams with the cursor to resume after.
-(The slow-consumer ending is the core's, tested on WatchTicketEvents in test_ending.py.)"""
+filters; tenants; refused callers; a slow consumer and a shutdown end streams with the
+cursor to resume after."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from common.clock import ManualClock
 from common.config import TenantsConfig, parse_tenants
 from common.streams import RESUME_KEY, StreamSettings
 from escalation_service.bootstrap import EscalationApp
-from tests.conftest import ACME, GLOBEX, bearer
+from escalation_service.domain.events import EventType, PendingEvent
+from tests.conftest import ACME, GLOBEX, START, bearer
 from tests.escalation.conftest import Desk, escalation_tenants_document, start_escalation_app
 from tests.streams.conftest import STREAMS
 from tests.streams.support import Watcher, follow
@@ -34,6 +35,7 @@ Req = escalation_service_pb2
 Request = Req.WatchEscalationEventsRequest
 FROM_START = Request.START_POSITION_AFTER_CURSOR
 Stub = escalation_service_pb2_grpc.EscalationServiceStub
+NARROW_WINDOW = [("grpc.http2.bdp_probe", 0), ("grpc.http2.lookahead_bytes", 65536)]
 if TYPE_CHECKING:
     from ticketing.escalation.v1.escalation_service_pb2_grpc import (
         EscalationServiceAsyncStub as AsyncStub,
@@ -207,6 +209,48 @@ async def test_callers_without_a_valid_token_and_bad_requests_are_refused(
     assert set(bad.violations) == {"ticket", "types[0]", "chatwoot_conversation_id"}
     now_and_cursor = await refused(ACME, start_position=Request.START_POSITION_NOW, after_cursor=1)
     assert now_and_cursor.code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_a_slow_consumer_is_ended_with_its_resume_cursor(
+    escalation_app: EscalationApp, escalations: AsyncStub, database_url: str
+) -> None:
+    if not database_url.startswith("postgresql"):
+        # On SQLite the feed's reads lag the writes, so events go out in batches of up to
+        # a page (here 20 events, 160 KB a message); in about one run in four the gRPC
+        # transport then took all 100 (800 KB) for the client that read nothing, without
+        # blocking the sender, so the bounded mailbox never filled and the stream was not
+        # ended. A property of the core and gRPC, reported with this branch.
+        pytest.skip("the transport, not the mailbox, absorbs a slow client on SQLite")
+    # A client channel whose receive window stays small, so what it leaves unread backs
+    # up to the server instead of into its own buffers.
+    fast = watch(escalations)
+    await fast.opened()
+    narrow = grpc.aio.insecure_channel(f"127.0.0.1:{escalation_app.port}", options=NARROW_WINDOW)
+    slow = Watcher(Stub(narrow).WatchEscalationEvents(Request(), metadata=ACME))
+    slow.messages.append(await slow.call.read())
+    # Large events, one commit each, written as the service writes them.
+    large = PendingEvent(EventType.AGENT_AVAILABILITY_CHANGED, START, payload={"x": "x" * 8000})
+    for _ in range(100):
+        async with escalation_app.service.unit_of_work("acme") as uow:
+            uow.record(large)
+            await uow.commit()
+    end = await head(escalations)
+    await fast.until(end)  # the feed has offered everything, to both
+    slow.task = asyncio.create_task(slow._read())
+    ended = await slow.ended()
+    await narrow.close()
+
+    assert ended.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert ended.info.reason == "CONSUMER_TOO_SLOW"
+    resume = int(ended.info.metadata[RESUME_KEY])
+    assert slow.cursors == list(range(1, resume + 1))
+    assert resume < end
+    assert fast.cursors == list(range(1, end + 1))
+    await fast.close()
+    again = watch(escalations, after_cursor=resume)
+    await again.until(end)
+    await again.close()
+    assert slow.cursors + again.cursors == list(range(1, end + 1))
 
 
 async def test_stopping_the_server_ends_streams_with_shutting_down_and_the_cursor(
