@@ -25,7 +25,7 @@ Wiring, in the composition root:
 
 and in the servicer, an async generator:
 
-    after = start_cursor(request.start_position, request.after_cursor)
+    after = start_cursor(request.start_position, request.after_cursor, violations)
     async for progress in live.watch(tenant, after_cursor=after, matches=predicate):
         yield Response(events=[to_proto(e) for e in progress.entries],
                        resume_cursor=progress.resume_cursor)

@@ -450,8 +450,7 @@ class EscalationServicer(escalation_service_pb2_grpc.EscalationServiceServicer):
         if self._events is None:
             raise Unavailable("this server does not stream events", reason="STREAMS_DISABLED")
         tenant_id = current_principal().tenant_id
-        after_cursor = start_cursor(request.start_position, request.after_cursor)
-        where = _event_filter(request)
+        after_cursor, where = _watch_request(request)
         if where.ticket_id:
             await self._service.ensure_ticket(tenant_id, where.ticket_id)  # NOT_FOUND
         async for progress in self._events.watch(
@@ -463,8 +462,13 @@ class EscalationServicer(escalation_service_pb2_grpc.EscalationServiceServicer):
             )
 
 
-def _event_filter(request: escalation_service_pb2.WatchEscalationEventsRequest) -> EventFilter:
+def _watch_request(
+    request: escalation_service_pb2.WatchEscalationEventsRequest,
+) -> tuple[int | None, EventFilter]:
+    """The cursor to start after (None: now) and the filters; INVALID_ARGUMENT naming every
+    bad field at once."""
     violations = Violations()
+    after_cursor = start_cursor(request.start_position, request.after_cursor, violations)
     types: set[EventType] = set()
     for index, number in enumerate(request.types):
         try:
@@ -480,7 +484,7 @@ def _event_filter(request: escalation_service_pb2.WatchEscalationEventsRequest) 
     if request.chatwoot_conversation_id < 0:
         violations.add("chatwoot_conversation_id", "must not be negative")
     violations.raise_if_any()
-    return EventFilter(
+    return after_cursor, EventFilter(
         ticket_id=ticket_id,
         types=frozenset(types),
         conversation_id=request.chatwoot_conversation_id or None,

@@ -201,12 +201,19 @@ async def test_callers_without_a_valid_token_and_bad_requests_are_refused(
     assert beyond.info.reason == "CURSOR_BEYOND_HEAD"
     bad = await refused(
         ACME,
+        start_position=7,
         ticket="tickets/nope",
         types=[escalation_event_pb2.ESCALATION_EVENT_TYPE_UNSPECIFIED],
         chatwoot_conversation_id=-1,
     )
     assert bad.code == grpc.StatusCode.INVALID_ARGUMENT
-    assert set(bad.violations) == {"ticket", "types[0]", "chatwoot_conversation_id"}
+    # Every bad field at once.
+    assert set(bad.violations) == {
+        "start_position",
+        "ticket",
+        "types[0]",
+        "chatwoot_conversation_id",
+    }
     now_and_cursor = await refused(ACME, start_position=Request.START_POSITION_NOW, after_cursor=1)
     assert now_and_cursor.code == grpc.StatusCode.INVALID_ARGUMENT
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 import grpc
 from google.protobuf import field_mask_pb2, message
 
-from common.auth import Principal, current_principal
+from common.auth import current_principal
 from common.errors import InvalidArgument, Unavailable, Violations, field_prefix
 from common.grpc.mapping import fingerprint
 from common.grpc.status import map_service_errors
@@ -24,7 +25,7 @@ from common.pagination import (
     next_page_token,
     page_size,
 )
-from common.streams import LiveLog, start_cursor
+from common.streams import LiveLog
 from ticket_service.adapters.repository import StoredEvent, TicketFilter
 from ticket_service.domain.model import EventType
 from ticket_service.domain.numbering import TicketNumber
@@ -97,6 +98,53 @@ def _is_set(resource: message.Message, path: str) -> bool:
 
 def _ticket_number(name: str) -> TicketNumber:
     return TicketNumber.from_resource_name(name)
+
+
+_Start = ticket_service_pb2.WatchTicketEventsRequest.StartPosition
+
+
+@dataclass(frozen=True)
+class _Watch:
+    after_cursor: int | None  # None: from now
+    ticket: TicketNumber | None
+    types: frozenset[EventType]
+    conversation_id: int | None
+
+
+def _watch_request(request: ticket_service_pb2.WatchTicketEventsRequest) -> _Watch:
+    """The request's start and filters; INVALID_ARGUMENT naming every bad field at once."""
+    violations = Violations()
+    position, after_cursor = request.start_position, request.after_cursor
+    if position not in _Start.values():
+        violations.add("start_position", f"{position} is not a known value")
+    if after_cursor < 0:
+        violations.add("after_cursor", "must not be negative")
+    elif position == _Start.START_POSITION_NOW and after_cursor:
+        violations.add("after_cursor", "must be 0 with START_POSITION_NOW")
+    types: set[EventType] = set()
+    for index, type_number in enumerate(request.types):
+        try:
+            types.add(mapping.event_type_from_proto(type_number, field=f"types[{index}]"))
+        except InvalidArgument as error:
+            violations.items.extend(error.violations)
+    ticket = None
+    if request.ticket:
+        try:
+            ticket = TicketNumber.from_resource_name(request.ticket, field="ticket")
+        except InvalidArgument as error:
+            violations.items.extend(error.violations)
+    if request.chatwoot_conversation_id < 0:
+        violations.add("chatwoot_conversation_id", "must not be negative")
+    violations.raise_if_any()
+    from_now = position == _Start.START_POSITION_NOW or (
+        position == _Start.START_POSITION_UNSPECIFIED and not after_cursor
+    )
+    return _Watch(
+        after_cursor=None if from_now else after_cursor,
+        ticket=ticket,
+        types=frozenset(types),
+        conversation_id=request.chatwoot_conversation_id or None,
+    )
 
 
 @map_service_errors(SERVICE, domain=ERROR_DOMAIN)
@@ -362,43 +410,21 @@ class TicketServicer(ticket_service_pb2_grpc.TicketServiceServicer):
         if self._events is None:
             raise Unavailable("this server does not stream events", reason="STREAMS_DISABLED")
         caller = current_principal()
-        after_cursor = start_cursor(request.start_position, request.after_cursor)
-        where = await self._event_filter(caller, request)
+        asked = _watch_request(request)
+        where = EventFilter(
+            ticket_id=(
+                (await self._service.get_ticket(caller, asked.ticket)).id if asked.ticket else None
+            ),
+            types=asked.types,
+            conversation_id=asked.conversation_id,
+        )
         async for progress in self._events.watch(
-            caller.tenant_id, after_cursor=after_cursor, matches=where.matches
+            caller.tenant_id, after_cursor=asked.after_cursor, matches=where.matches
         ):
             yield ticket_service_pb2.WatchTicketEventsResponse(
                 events=[self._event_protos.get(caller.tenant_id, e) for e in progress.entries],
                 resume_cursor=progress.resume_cursor,
             )
-
-    async def _event_filter(
-        self, caller: Principal, request: ticket_service_pb2.WatchTicketEventsRequest
-    ) -> EventFilter:
-        violations = Violations()
-        types: set[EventType] = set()
-        for index, type_number in enumerate(request.types):
-            try:
-                types.add(mapping.event_type_from_proto(type_number, field=f"types[{index}]"))
-            except InvalidArgument as error:
-                violations.items.extend(error.violations)
-        number: TicketNumber | None = None
-        if request.ticket:
-            try:
-                number = TicketNumber.from_resource_name(request.ticket, field="ticket")
-            except InvalidArgument as error:
-                violations.items.extend(error.violations)
-        if request.chatwoot_conversation_id < 0:
-            violations.add("chatwoot_conversation_id", "must not be negative")
-        violations.raise_if_any()
-        ticket_id = None
-        if number is not None:
-            ticket_id = (await self._service.get_ticket(caller, number)).id
-        return EventFilter(
-            ticket_id=ticket_id,
-            types=frozenset(types),
-            conversation_id=request.chatwoot_conversation_id or None,
-        )
 
     async def ApplyChatwootDelivery(
         self, request: ticket_service_pb2.ApplyChatwootDeliveryRequest, context: Context
