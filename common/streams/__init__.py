@@ -46,6 +46,7 @@ resume cursor, so a filtered watcher's resume point advances too.
 from common.streams.broker import Broker, StreamSettings
 from common.streams.live_log import LiveLog
 from common.streams.log import LogEntry, LogReader
+from common.streams.protos import ProtoCache
 from common.streams.start import start_cursor
 from common.streams.watch import RESUME_KEY, Progress, watch
 
@@ -56,6 +57,7 @@ __all__ = [
     "LogEntry",
     "LogReader",
     "Progress",
+    "ProtoCache",
     "StreamSettings",
     "start_cursor",
     "watch",

@@ -21,7 +21,7 @@ from common.pagination import (
     next_page_token,
     page_size,
 )
-from common.streams import LiveLog, start_cursor
+from common.streams import LiveLog, ProtoCache, start_cursor
 from escalation_service.domain.events import EventType, StoredEvent
 from escalation_service.domain.reasons import Reason
 from escalation_service.domain.tickets import ticket_key
@@ -105,6 +105,7 @@ class EscalationServicer(escalation_service_pb2_grpc.EscalationServiceServicer):
         self._service = service
         self._directory = directory
         self._events = events
+        self._event_protos = ProtoCache(mapping.event_to_proto)
 
     async def _once(
         self,
@@ -457,7 +458,7 @@ class EscalationServicer(escalation_service_pb2_grpc.EscalationServiceServicer):
             tenant_id, after_cursor=after_cursor, matches=where.matches
         ):
             yield escalation_service_pb2.WatchEscalationEventsResponse(
-                events=[mapping.event_to_proto(e) for e in progress.entries],
+                events=[self._event_protos.get(tenant_id, e) for e in progress.entries],
                 resume_cursor=progress.resume_cursor,
             )
 
