@@ -1,8 +1,8 @@
 """Resumable server streams over a per-tenant, cursor-ordered log.
 
 For a service that wants a `Watch…Events` RPC over its own event log (the ticket service's
-WatchTicketEvents is built on it; WatchEscalationEvents is meant to be). What the log must
-give:
+WatchTicketEvents and the escalation service's WatchEscalationEvents are built on it). What
+the log must give:
 
 - Entries with a `cursor` attribute: 1, 2, 3, ... per tenant, in commit order, without
   gaps (allocate them at commit under a per-tenant row lock, as the ticket service's
