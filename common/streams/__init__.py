@@ -1,8 +1,8 @@
 """Resumable server streams over a per-tenant, cursor-ordered log.
 
 For a service that wants a `Watch…Events` RPC over its own event log (the ticket service's
-WatchTicketEvents is built on it; WatchEscalationEvents is meant to be). What the log must
-give:
+WatchTicketEvents and the escalation service's WatchEscalationEvents are built on it). What
+the log must give:
 
 - Entries with a `cursor` attribute: 1, 2, 3, ... per tenant, in commit order, without
   gaps (allocate them at commit under a per-tenant row lock, as the ticket service's
@@ -25,7 +25,8 @@ Wiring, in the composition root:
 
 and in the servicer, an async generator:
 
-    async for progress in live.watch(tenant, after_cursor=None or n, matches=predicate):
+    after = start_cursor(request.start_position, request.after_cursor, violations)
+    async for progress in live.watch(tenant, after_cursor=after, matches=predicate):
         yield Response(events=[to_proto(e) for e in progress.entries],
                        resume_cursor=progress.resume_cursor)
 
@@ -45,6 +46,8 @@ resume cursor, so a filtered watcher's resume point advances too.
 from common.streams.broker import Broker, StreamSettings
 from common.streams.live_log import LiveLog
 from common.streams.log import LogEntry, LogReader
+from common.streams.protos import ProtoCache
+from common.streams.start import start_cursor
 from common.streams.watch import RESUME_KEY, Progress, watch
 
 __all__ = [
@@ -54,6 +57,8 @@ __all__ = [
     "LogEntry",
     "LogReader",
     "Progress",
+    "ProtoCache",
     "StreamSettings",
+    "start_cursor",
     "watch",
 ]

@@ -229,6 +229,7 @@ def view_values(tenant_id: str, view: TicketView) -> dict[str, Any]:
         "snoozed": view.snoozed,
         "replied": view.replied,
         "update_time": view.update_time,
+        "conversation_id": view.conversation_id,
     }
 
 
@@ -245,6 +246,7 @@ def _view(row: Row[Any]) -> TicketView:
         snoozed=row.snoozed,
         replied=row.replied,
         update_time=row.update_time,
+        conversation_id=row.conversation_id,
     )
 
 

@@ -143,7 +143,10 @@ class GrpcTickets:
             "delete_time": ticket.delete_time.ToJsonString()
             if ticket.HasField("delete_time")
             else None,
-            "conversation": {"inbox_id": ticket.conversation.inbox_id},
+            "conversation": {
+                "inbox_id": ticket.conversation.inbox_id,
+                "conversation_id": ticket.conversation.conversation_id,
+            },
             "snoozed": ticket.snoozed,
         }
 

@@ -17,6 +17,7 @@ import structlog
 from common.clock import Clock
 from common.logging import log_context
 from common.tracing import continued_span, tracer
+from escalation_service.domain.events import escalation_event
 from escalation_service.domain.policy import Policy
 from escalation_service.domain.sentiment import SentimentReading
 from escalation_service.domain.sla_tracking import sla_event
@@ -193,6 +194,7 @@ class EventConsumer:
             else:
                 escalation.resolve(now)
             await uow.escalations.save(escalation)
+            uow.record(escalation_event(escalation, now))
             log.info(
                 "escalation_closed_with_ticket",
                 tenant=uow.tenant_id,

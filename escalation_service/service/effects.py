@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import quote
@@ -25,6 +26,7 @@ from common.tracing import continued_span, untraced
 from escalation_service.adapters.repository import claim_due_effects
 from escalation_service.domain.agents import Agent
 from escalation_service.domain.escalation import Effect, Escalation
+from escalation_service.domain.events import escalation_event
 from escalation_service.domain.policy import Policy
 from escalation_service.domain.selection import Availability
 from escalation_service.service.ports import TicketRefused, Tickets, TicketServiceError
@@ -77,9 +79,16 @@ class EffectsSettings:
 
 class EffectsWorker:
     def __init__(
-        self, engine: AsyncEngine, tickets: Tickets, clock: Clock, settings: EffectsSettings
+        self,
+        engine: AsyncEngine,
+        tickets: Tickets,
+        clock: Clock,
+        settings: EffectsSettings,
+        *,
+        on_events_committed: Callable[[str], None] | None = None,
     ) -> None:
         self._engine = engine
+        self._events_committed = on_events_committed
         self._tickets = tickets
         self._clock = clock
         self._settings = settings
@@ -89,6 +98,9 @@ class EffectsWorker:
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+
+    def _unit_of_work(self, tenant_id: str) -> UnitOfWork:
+        return UnitOfWork(self._engine, tenant_id, on_events_committed=self._events_committed)
 
     def wake(self) -> None:
         self._wake.set()
@@ -143,7 +155,7 @@ class EffectsWorker:
         return len(claimed)
 
     async def _carry_out(self, tenant_id: str, escalation_id: str) -> None:
-        async with UnitOfWork(self._engine, tenant_id) as uow:
+        async with self._unit_of_work(tenant_id) as uow:
             escalation = await uow.escalations.get(escalation_id)
             policy = await uow.policies.current()
             agent = await uow.agents.get(escalation.assignee_id) if escalation else None
@@ -158,7 +170,7 @@ class EffectsWorker:
             except TicketServiceError as error:
                 await self._retry_later(tenant_id, escalation_id, str(error))
                 return
-            async with UnitOfWork(self._engine, tenant_id) as uow:
+            async with self._unit_of_work(tenant_id) as uow:
                 current = await uow.escalations.get(escalation_id, for_update=True)
                 if current is None:
                     return
@@ -199,12 +211,15 @@ class EffectsWorker:
     async def _failed(self, tenant_id: str, escalation_id: str, error: str) -> None:
         """The ticket service refused for good: end the escalation, and hand back the
         capacity it took if the ticket still counts against that agent only because of it."""
-        async with UnitOfWork(self._engine, tenant_id) as uow:
+        async with self._unit_of_work(tenant_id) as uow:
             escalation = await uow.escalations.get(escalation_id, for_update=True)
             if escalation is None:
                 return
+            was_open = escalation.state.is_open
             escalation.effects_failed(error, self._clock.now())
             await uow.escalations.save(escalation)
+            if was_open:
+                uow.record(escalation_event(escalation, escalation.update_time))
             view = await uow.tickets.get(escalation.ticket_id, for_update=True)
             if (
                 view is not None
@@ -222,7 +237,7 @@ class EffectsWorker:
         )
 
     async def _retry_later(self, tenant_id: str, escalation_id: str, error: str) -> None:
-        async with UnitOfWork(self._engine, tenant_id) as uow:
+        async with self._unit_of_work(tenant_id) as uow:
             escalation = await uow.escalations.get(escalation_id, for_update=True)
             if escalation is None:
                 return

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 
@@ -25,8 +26,10 @@ Request = ticket_service_pb2.WatchTicketEventsRequest
 class Watcher:
     """One WatchTicketEvents call, read into `messages` by a task until it ends."""
 
-    call: grpc.aio.UnaryStreamCall[Request, ticket_service_pb2.WatchTicketEventsResponse]
-    messages: list[ticket_service_pb2.WatchTicketEventsResponse] = field(default_factory=list)
+    # WatchTicketEvents or WatchEscalationEvents: both answer with `events` and
+    # `resume_cursor`.
+    call: grpc.aio.UnaryStreamCall[Any, Any]
+    messages: list[Any] = field(default_factory=list)
     error: RichError | None = None
     task: asyncio.Task[None] | None = None
     # Seconds the reader sleeps after each message: a slow consumer.
@@ -35,7 +38,6 @@ class Watcher:
     async def _read(self) -> None:
         try:
             while (message := await self.call.read()) is not grpc.aio.EOF:
-                assert isinstance(message, ticket_service_pb2.WatchTicketEventsResponse)
                 self.messages.append(message)
                 if self.pause:
                     await asyncio.sleep(self.pause)
@@ -71,7 +73,7 @@ class Watcher:
                 raise AssertionError(f"stream ended before it opened: {self.error}")
             assert time.monotonic() < deadline, "no opening message"
             await asyncio.sleep(0.01)
-        return self.messages[0].resume_cursor
+        return int(self.messages[0].resume_cursor)
 
     async def ended(self, within: float = 10.0) -> RichError:
         assert self.task is not None
@@ -86,16 +88,20 @@ class Watcher:
                 await self.task
 
 
+def follow(call: grpc.aio.UnaryStreamCall[Any, Any], pause: float = 0.0) -> Watcher:
+    """Read a streaming call in the background."""
+    watcher = Watcher(call, pause=pause)
+    watcher.task = asyncio.create_task(watcher._read())
+    return watcher
+
+
 def watch(
     stub: ticket_service_pb2_grpc.TicketServiceAsyncStub,
     metadata: Metadata,
     request: Request | None = None,
     pause: float = 0.0,
 ) -> Watcher:
-    call = stub.WatchTicketEvents(request or Request(), metadata=metadata)
-    watcher = Watcher(call, pause=pause)
-    watcher.task = asyncio.create_task(watcher._read())
-    return watcher
+    return follow(stub.WatchTicketEvents(request or Request(), metadata=metadata), pause)
 
 
 async def head(stub: ticket_service_pb2_grpc.TicketServiceAsyncStub, metadata: Metadata) -> int:

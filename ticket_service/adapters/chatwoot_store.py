@@ -11,7 +11,8 @@ from typing import Any
 from sqlalchemy import Executable, Table, and_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.engine import Row
 
-from ticket_service.adapters.repository import PerBackend, TenantScoped
+from common.db import PerBackend
+from ticket_service.adapters.repository import TenantScoped
 from ticket_service.adapters.tables import (
     chatwoot_conversations,
     chatwoot_deliveries,

@@ -19,11 +19,11 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from common.db import PerBackend, dialect_insert
 from common.errors import InvalidArgument
 from common.tracing import current_traceparent
 from ticket_service.adapters.tables import (
@@ -52,29 +52,6 @@ EVENTS_CHANNEL = "ticket_events"
 
 PageKey = tuple[datetime, str]
 """Keyset position: (create_time, id) of the last row of the previous page."""
-
-
-def dialect_insert(conn: AsyncConnection, table: Table) -> Any:
-    """INSERT with ON CONFLICT support for the connection's backend."""
-    module = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return module.insert(table)
-
-
-class PerBackend:
-    """A hot-path statement built once per backend, given that backend's `insert`.
-
-    Building a SQLAlchemy statement and its cache key costs more CPU than running it, so
-    the statements every webhook delivery runs are built once, with bound parameters.
-    """
-
-    def __init__(self, build: Callable[[Callable[[Table], Any]], Executable]) -> None:
-        self._statements = {
-            "postgresql": build(postgresql.insert),
-            "sqlite": build(sqlite.insert),
-        }
-
-    def on(self, conn: AsyncConnection) -> Executable:
-        return self._statements[conn.dialect.name]
 
 
 def _after(table: Table, key: PageKey | None) -> ColumnElement[bool] | None:

@@ -27,12 +27,11 @@ from common.pagination import (
     next_page_token,
     page_size,
 )
-from common.streams import LiveLog
+from common.streams import LiveLog, ProtoCache
 from ticket_service.adapters.repository import StoredEvent, TicketFilter
 from ticket_service.domain.model import EventType
 from ticket_service.domain.numbering import TicketNumber
 from ticket_service.entrypoints import proto_mapping as mapping
-from ticket_service.entrypoints.event_protos import EventProtos
 from ticket_service.metrics import TicketMetrics
 from ticket_service.service.chatwoot_intake import ChatwootIntake
 from ticket_service.service.event_filter import EventFilter
@@ -162,7 +161,7 @@ class TicketServicer(ticket_service_pb2_grpc.TicketServiceServicer):
     ) -> None:
         self._service = service
         self._events = events
-        self._event_protos = EventProtos()
+        self._event_protos = ProtoCache(mapping.event_to_proto)
         self._intake = ChatwootIntake(service)
         self._sync_tasks = sync_tasks
         self._metrics = metrics or TicketMetrics()
