@@ -130,7 +130,7 @@ def _query_keys(
     return stored
 
 
-def _wait_for_grpc(process: Process, address: str) -> None:
+def wait_for_grpc(process: Process, address: str) -> None:
     """Until the server at `address` reports SERVING. At WARNING the service does not log
     its "serving" record, so health is the readiness signal."""
     deadline = time.monotonic() + START_TIMEOUT
@@ -239,7 +239,7 @@ def real_chain(database: Database, directory: Path) -> Iterator[Chain]:
     ticket_port = free_port()
     ticket_env = _ticket_env(database, directory, ticket_port)
     with _running("ticket_service", "serve", env=ticket_env, cwd=directory) as service:
-        _wait_for_grpc(service, f"127.0.0.1:{ticket_port}")
+        wait_for_grpc(service, f"127.0.0.1:{ticket_port}")
         gateway_port = free_port()
         gateway_env = {
             "GATEWAY_PORT": str(gateway_port),

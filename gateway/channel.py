@@ -8,10 +8,13 @@ import grpc
 
 # A channel that lost its server backs off before reconnecting, and fails RPCs fast
 # meanwhile; gRPC's default backoff grows to two minutes, which would keep /readyz failing
-# and spooled deliveries waiting long after the server is back.
-CHANNEL_OPTIONS: list[tuple[str, int]] = [
+# and spooled deliveries waiting long after the server is back. A target that names several
+# replicas (`ipv4:127.0.0.1:50051,127.0.0.1:50061`, or a DNS name with several addresses)
+# gets its calls spread over those that are up, not pinned to the first (pick_first).
+CHANNEL_OPTIONS: list[tuple[str, int | str]] = [
     ("grpc.initial_reconnect_backoff_ms", 500),
     ("grpc.max_reconnect_backoff_ms", 5_000),
+    ("grpc.lb_policy_name", "round_robin"),
 ]
 
 

@@ -18,14 +18,23 @@ from tests.processes.support import REPO_ROOT, child_env
 EXIT_TARGET_MISSED = 2
 
 
-def run_bench(module: str, args: list[str], tmp_path: Path) -> dict[str, Any]:
-    """Run `python -m <module> <args>` on the test PostgreSQL and return its JSON report;
+def run_bench(
+    module: str,
+    args: list[str],
+    tmp_path: Path,
+    *,
+    own_postgres: bool = False,
+    timeout: float = 80.0,
+) -> dict[str, Any]:
+    """Run `python -m <module> <args>` on the test PostgreSQL (or, with `own_postgres`, on
+    the PostgreSQL cluster the benchmark starts for itself) and return its JSON report;
     fails the test unless it exited 0 or "target missed"."""
     if "postgresql" not in BACKENDS:
         pytest.skip("TEST_BACKENDS opts out of PostgreSQL, which the benchmarks run on")
     report = tmp_path / "bench.json"
-    command = [sys.executable, "-m", module, *args]
-    command += ["--postgres-url", PG_URL, "--json", str(report)]
+    command = [sys.executable, "-m", module, *args, "--json", str(report)]
+    if not own_postgres:
+        command += ["--postgres-url", PG_URL]
     done = subprocess.run(  # noqa: S603 - our own interpreter and module
         command,
         env=child_env({}),
@@ -33,7 +42,7 @@ def run_bench(module: str, args: list[str], tmp_path: Path) -> dict[str, Any]:
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
-        timeout=80,
+        timeout=timeout,
         check=False,
     )
     assert done.returncode in (0, EXIT_TARGET_MISSED), done.stdout + done.stderr

@@ -1,0 +1,53 @@
+"""The reliability soak, short: every fault of the full soak (the simulator down, a ticket
+replica and the gateway killed, PostgreSQL restarted) within a storm of 1,200 deliveries,
+and every check of its report passing. The full 20,000-delivery run is `make soak`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.bench.support import run_bench
+
+CHECKS = {
+    "answers as expected",
+    "no 5xx to the sender",
+    "every message exactly once",
+    "one ticket per conversation",
+    "ticket numbers unique, gap-free",
+    "no agent over capacity",
+    "outbox delivered or dead-lettered",
+    "simulator matches our state",
+    "gateway spool drained",
+    "no process died by itself",
+}
+
+
+@pytest.mark.timeout(160)
+def test_a_short_soak_survives_every_fault_and_passes_every_check(tmp_path: Path) -> None:
+    args = [
+        "--deliveries",
+        "1200",
+        "--conversations",
+        "20",
+        "--simulator-down",
+        "5",
+        "--restart-after",
+        "1",
+        "--drain-timeout",
+        "45",
+    ]
+    document = run_bench("bench.soak", args, tmp_path, own_postgres=True, timeout=150)
+    assert {check["name"] for check in document["checks"]} == CHECKS
+    failed = [check for check in document["checks"] if not check["passed"]]
+    assert failed == [], failed
+    assert [fault["name"].split()[0] for fault in document["faults"]] == [
+        "simulator",
+        "ticket-1",
+        "postgres",
+        "gateway",
+    ]
+    storm = document["storm"]
+    assert storm["well_formed"] > 0 and storm["malformed"] > 0 and storm["bad_signature"] > 0
+    assert storm["repeat"] + storm["rerun"] > 0 and storm["out_of_order"] > 0
