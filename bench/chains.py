@@ -130,10 +130,10 @@ def _query_keys(
     return stored
 
 
-def wait_for_grpc(process: Process, address: str) -> None:
+def wait_for_grpc(process: Process, address: str, timeout: float = START_TIMEOUT) -> None:
     """Until the server at `address` reports SERVING. At WARNING the service does not log
     its "serving" record, so health is the readiness signal."""
-    deadline = time.monotonic() + START_TIMEOUT
+    deadline = time.monotonic() + timeout
     while True:
         if process.popen.poll() is not None:
             raise RuntimeError(f"{process.module} exited with {process.popen.returncode}")
@@ -141,7 +141,7 @@ def wait_for_grpc(process: Process, address: str) -> None:
             if health_status(address, timeout=1.0) == "SERVING":
                 return
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{process.module} not serving at {address} in {START_TIMEOUT} s")
+            raise RuntimeError(f"{process.module} not serving at {address} in {timeout:g} s")
         time.sleep(0.1)
 
 

@@ -26,6 +26,8 @@ from tests.chatwoot_sim.support import ADMIN_TOKEN, SimulatorProcess
 from tests.processes.support import Process, free_port, run_module, wait_for_http
 
 LOG_LEVEL = "WARNING"
+# Generous: the soak starts six processes at once on a machine that may be busy.
+START_TIMEOUT = 60.0
 TENANT_NAMES = ("acme", "globex", "initech", "umbrella", "hooli")
 REPLICAS = 2
 
@@ -177,17 +179,17 @@ class SoakStack:
     def start_ticket(self, replica: int) -> None:
         port = self.ticket_ports[replica]
         process = self._spawn(f"ticket-{replica + 1}", "ticket_service", self._ticket_env(port))
-        wait_for_grpc(process, f"127.0.0.1:{port}")
+        wait_for_grpc(process, f"127.0.0.1:{port}", START_TIMEOUT)
 
     def start_escalation(self, replica: int) -> None:
         port = self.escalation_ports[replica]
         env = self._escalation_env(port)
         process = self._spawn(f"escalation-{replica + 1}", "escalation_service", env)
-        wait_for_grpc(process, f"127.0.0.1:{port}")
+        wait_for_grpc(process, f"127.0.0.1:{port}", START_TIMEOUT)
 
     def start_gateway(self) -> None:
         self._spawn("gateway", "gateway", self._gateway_env())
-        wait_for_http(f"http://127.0.0.1:{self.gateway_port}/healthz", 200)
+        wait_for_http(f"http://127.0.0.1:{self.gateway_port}/healthz", 200, START_TIMEOUT)
 
     def start_all(self) -> None:
         for replica in range(REPLICAS):
@@ -195,7 +197,7 @@ class SoakStack:
         for replica in range(REPLICAS):
             self.start_escalation(replica)
         self.start_gateway()
-        wait_for_http(f"http://127.0.0.1:{self.gateway_port}/readyz", 200)
+        wait_for_http(f"http://127.0.0.1:{self.gateway_port}/readyz", 200, START_TIMEOUT)
 
     def kill(self, name: str) -> None:
         """SIGKILL: no shutdown, no flush, nothing finished."""
