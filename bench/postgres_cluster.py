@@ -58,7 +58,11 @@ class Cluster:
         self.pg_ctl("-m", "fast", "restart")
 
     def stop(self) -> None:
-        self.pg_ctl("-m", "fast", "stop")
+        try:
+            self.pg_ctl("-m", "fast", "stop")
+        except (RuntimeError, subprocess.TimeoutExpired):
+            # Its files are about to be deleted: no need to shut down cleanly.
+            self.pg_ctl("-m", "immediate", "stop")
 
 
 def _as_server_user() -> list[str]:

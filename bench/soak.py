@@ -79,7 +79,8 @@ class Result:
     answers: list[Answer]
     faults: list[Fault]
     storm_seconds: float
-    drain_seconds: float
+    drain_seconds: float = 0.0
+    backlog: int = 0  # deliveries in the gateway's spool when the storm ended
     checks: list[Check] = field(default_factory=list)
     crashed: list[str] = field(default_factory=list)
 
@@ -184,9 +185,22 @@ def _spool_counts(path: Path) -> tuple[int, int]:
     return int(pending), int(dead)
 
 
-def _progress_marks(stack: SoakStack) -> tuple[object, ...]:
-    """What must stop moving before the checks run: the spool, the stored messages, the
-    outbox, the escalation service's cursors against the event log heads."""
+@dataclass(frozen=True)
+class Marks:
+    """What must stop moving before the checks run."""
+
+    spool: int  # deliveries waiting in the gateway's spool
+    messages: int  # stored
+    outbox: int  # tasks, of any state
+    outbox_pending: int
+    lag: int  # events the escalation service has yet to read, over all tenants
+
+    @property
+    def quiet(self) -> bool:
+        return self.spool == 0 and self.outbox_pending == 0 and self.lag == 0
+
+
+def _marks(stack: SoakStack) -> Marks:
     pending, _ = _spool_counts(stack.spool_path)
     with psycopg.connect(stack.ticket_database, connect_timeout=5) as conn:
         messages = conn.execute("SELECT count(*) FROM conversation_messages").fetchone()
@@ -200,28 +214,35 @@ def _progress_marks(stack: SoakStack) -> tuple[object, ...]:
         cursors: dict[str, int] = dict(
             conn.execute("SELECT tenant_id, cursor FROM consumer_cursors")
         )
+    assert messages is not None
+    assert outbox is not None
     lag = sum(head - cursors.get(tenant, 0) for tenant, head in heads.items())
-    return pending, messages, outbox, lag
+    return Marks(pending, messages[0], outbox[0], outbox[1], lag)
 
 
-async def _drain(stack: SoakStack, within: float) -> float:
-    """Until nothing is pending and the marks held still for SETTLE_SECONDS; the time it
-    took. Past `within` seconds the checks run anyway (and say what was left)."""
-    start = time.monotonic()
-    last: tuple[object, ...] = ()
+async def _drain(stack: SoakStack, within: float, result: Result) -> None:
+    """Until nothing is pending and the marks held still for SETTLE_SECONDS; records the
+    time it took and the spool's backlog on the way. Past `within` seconds the checks run
+    anyway (and say what was left)."""
+    start = last_shown = time.monotonic()
+    last: Marks | None = None
     still_since = start
     while time.monotonic() - start < within:
         try:
-            marks = await asyncio.to_thread(_progress_marks, stack)
+            marks: Marks | None = await asyncio.to_thread(_marks, stack)
         except (psycopg.Error, sqlite3.Error):
-            marks = ()
-        quiet = bool(marks) and marks[0] == 0 and marks[3] == 0 and marks[2][1] == 0  # type: ignore[index]
-        if marks != last or not quiet:
+            marks = None
+        if marks is not None and last is None:
+            result.backlog = marks.spool
+        if marks is not None and time.monotonic() - last_shown >= 10:
+            last_shown = time.monotonic()
+            print(f"  draining {last_shown - start:5.0f} s: {marks}", file=sys.stderr, flush=True)
+        if marks is None or marks != last or not marks.quiet:
             last, still_since = marks, time.monotonic()
         elif time.monotonic() - still_since >= SETTLE_SECONDS:
-            return time.monotonic() - start
+            break
         await asyncio.sleep(0.5)
-    return time.monotonic() - start
+    result.drain_seconds = time.monotonic() - start
 
 
 # Setting up
@@ -273,8 +294,8 @@ async def _run(stack: SoakStack, options: Options, ids: list[list[ConversationId
     answers = await _storm(stack, sends, options.concurrency, progress)
     storm_seconds = time.monotonic() - start
     faults = await faults_task
-    drain_seconds = await _drain(stack, options.drain_timeout)
-    result = Result(answers, faults, storm_seconds, drain_seconds)
+    result = Result(answers, faults, storm_seconds)
+    await _drain(stack, options.drain_timeout, result)
     result.crashed = stack.exited()
     result.checks = await asyncio.to_thread(_checks, stack, answers, expected, result.crashed)
     return result
@@ -313,7 +334,8 @@ def _print(result: Result, options: Options, tenants: Sequence[Tenant]) -> None:
     print(
         f"Reliability soak: {answered} deliveries to {len(tenants)} tenants in "
         f"{result.storm_seconds:.1f} s ({rate:.0f}/s sustained, {options.concurrency} "
-        f"connections); drained in {result.drain_seconds:.1f} s"
+        f"connections); drained in {result.drain_seconds:.1f} s (spool backlog at the "
+        f"end of the storm: {result.backlog})"
     )
     print("storm:  " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     for fault in result.faults:
@@ -338,6 +360,7 @@ def _document(result: Result, options: Options) -> dict[str, object]:
         "storm_seconds": result.storm_seconds,
         "rate": rate,
         "drain_seconds": result.drain_seconds,
+        "spool_backlog": result.backlog,
         "storm": soak_checks.storm_counts(result.answers),
         "faults": [asdict(f) for f in result.faults],
         "checks": [asdict(c) for c in result.checks],
@@ -360,7 +383,7 @@ def _parse(argv: list[str] | None) -> Options:
         "--restart-after", type=float, default=2.0, help="seconds a killed process stays down"
     )
     parser.add_argument(
-        "--drain-timeout", type=float, default=180.0, help="seconds to wait for the drain"
+        "--drain-timeout", type=float, default=900.0, help="seconds to wait for the drain"
     )
     parser.add_argument("--json", type=Path, dest="json_path", help="write the report here")
     args = parser.parse_args(argv)

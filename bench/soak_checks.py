@@ -82,7 +82,7 @@ def messages_check(ticket_db: str, tenants: Sequence[Tenant], ledger: Ledger) ->
         stored_total += sum(count for _, count in rows)
         lost = expected - stored
         leaked = stored & ledger.refused[index]
-        unknown = stored - expected
+        unknown = stored - expected - leaked
         for what, ids in (
             ("lost", lost),
             ("doubled", doubled),
