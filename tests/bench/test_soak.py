@@ -1,6 +1,9 @@
 """The reliability soak, short: every fault of the full soak (the simulator down, a ticket
-replica and the gateway killed, PostgreSQL restarted) within a storm of 1,200 deliveries,
-and every check of its report passing. The full 20,000-delivery run is `make soak`."""
+replica and the gateway killed, PostgreSQL restarted) within a storm of 800 deliveries,
+and every check of its report passing. The full 20,000-delivery run is `make soak`.
+
+About 45 s on an idle machine, most of it starting six processes; the timeout allows for
+a machine busy with other work."""
 
 from __future__ import annotations
 
@@ -24,21 +27,21 @@ CHECKS = {
 }
 
 
-@pytest.mark.timeout(160)
+@pytest.mark.timeout(300)
 def test_a_short_soak_survives_every_fault_and_passes_every_check(tmp_path: Path) -> None:
     args = [
         "--deliveries",
-        "1200",
+        "800",
         "--conversations",
         "20",
         "--simulator-down",
-        "5",
+        "3",
         "--restart-after",
         "1",
         "--drain-timeout",
-        "45",
+        "60",
     ]
-    document = run_bench("bench.soak", args, tmp_path, own_postgres=True, timeout=150)
+    document = run_bench("bench.soak", args, tmp_path, own_postgres=True, timeout=240)
     assert {check["name"] for check in document["checks"]} == CHECKS
     failed = [check for check in document["checks"] if not check["passed"]]
     assert failed == [], failed
