@@ -73,6 +73,7 @@ class Fault:
     name: str
     at: float  # seconds into the storm
     took: float = 0.0
+    error: str = ""  # why injecting it or recovering from it failed
 
 
 @dataclass
@@ -168,7 +169,10 @@ async def _faults(
         while progress[0] < share * total:  # noqa: ASYNC110 - the senders only count
             await asyncio.sleep(0.02)
         fault = Fault(name, time.monotonic() - start)
-        await asyncio.to_thread(action)
+        try:
+            await asyncio.to_thread(action)
+        except Exception as error:  # a process that does not come back: a failed check
+            fault.error = f"{type(error).__name__}: {error}"
         fault.took = time.monotonic() - start - fault.at
         print(f"  fault at {fault.at:6.1f} s: {name} ({fault.took:.1f} s)", file=sys.stderr)
         return fault
@@ -299,6 +303,10 @@ async def _run(stack: SoakStack, options: Options, ids: list[list[ConversationId
     await _drain(stack, options.drain_timeout, result)
     result.crashed = stack.exited()
     result.checks = await asyncio.to_thread(_checks, stack, answers, expected, result.crashed)
+    failed = [f"{fault.name}: {fault.error}" for fault in faults if fault.error]
+    result.checks.append(
+        Check("every fault injected, recovered", not failed, f"{len(faults)} faults", failed)
+    )
     return result
 
 

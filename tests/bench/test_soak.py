@@ -24,6 +24,7 @@ CHECKS = {
     "simulator matches our state",
     "gateway spool drained",
     "no process died by itself",
+    "every fault injected, recovered",
 }
 
 
