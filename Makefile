@@ -21,7 +21,7 @@ help:
 	@echo "            (SIM=1: with the Chatwoot simulator instead of a real Chatwoot)"
 	@echo "make demo   start the stack with the Chatwoot simulator, play one escalation, stop"
 	@echo "make test   install and run the whole suite (SQLite and PostgreSQL)"
-	@echo "make soak   the reliability soak: 20,000 webhooks while processes fail (~5 min)"
+	@echo "make soak   the reliability soak: 20,000 webhooks while processes fail (10-15 min)"
 	@echo "make lint   ruff, mypy, buf lint/format/breaking"
 	@echo "make stubs  regenerate Python stubs from protos/"
 
