@@ -140,7 +140,7 @@ def _query_keys(
     return stored
 
 
-def _wait_for_grpc(process: Process, address: str, timeout: float = START_TIMEOUT) -> None:
+def wait_for_grpc(process: Process, address: str, timeout: float = START_TIMEOUT) -> None:
     """Until the server at `address` reports SERVING. At WARNING the service does not log
     its "serving" record, so health is the readiness signal."""
     deadline = time.monotonic() + timeout
@@ -289,7 +289,7 @@ def ticket_service(
     with running("ticket_service", *args, env=env, cwd=directory) as process:
         address = f"127.0.0.1:{port}"
         # Migrating is a second start's worth of work on a loaded machine.
-        _wait_for_grpc(process, address, START_TIMEOUT * (2 if migrate else 1))
+        wait_for_grpc(process, address, START_TIMEOUT * (2 if migrate else 1))
         yield Service(process, address)
 
 

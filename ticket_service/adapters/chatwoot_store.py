@@ -8,7 +8,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Executable, Table, and_, bindparam, case, delete, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Executable,
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import Row
 
 from common.db import PerBackend
@@ -18,6 +31,7 @@ from ticket_service.adapters.tables import (
     chatwoot_deliveries,
     chatwoot_echoes,
     conversation_messages,
+    tickets,
 )
 from ticket_service.domain.chatwoot import ChatwootMessage, MessageDirection, SenderType
 
@@ -53,7 +67,20 @@ class ConversationSyncState:
     """The newest state time seen before this delivery's."""
     ticket_id: str | None
     echoes_expected: bool
-    """Whether any of our own writes may still echo back (then ask EchoRegistry)."""
+    """Whether any of our own writes may still echo back (then ask EchoRegistry), as of
+    this lock; see `may_echo`."""
+    ticket_version: int | None
+    """The linked ticket's version when `echoes_expected` was read."""
+
+    def may_echo(self, locked_version: int) -> bool:
+        """Whether our writes may echo back, once the ticket is locked at `locked_version`.
+
+        Our API records an expected echo in the transaction that changes the ticket, under
+        the ticket's lock. A change that committed after this conversation lock counted the
+        echoes, while this delivery waited for the ticket's lock, is not in that count; its
+        new version says so, and then the registry must be asked.
+        """
+        return self.echoes_expected or locked_version != self.ticket_version
 
 
 _conversation = chatwoot_conversations.c
@@ -69,11 +96,18 @@ def _lock_conversation(insert: Callable[[Table], Any]) -> Executable:
     """Insert the row if new, else advance it: either way it is locked until commit.
 
     SET expressions read the row as it was, so `previous_state_time_us` gets the old
-    `state_time_us`, and RETURNING counts the echoes pending, all in one round trip.
+    `state_time_us`, and RETURNING counts the echoes pending and reads the linked ticket's
+    version, all in one round trip.
     """
     statement = insert(chatwoot_conversations).values(previous_state_time_us=-1, ticket_id=None)
     stored, offered = _conversation.state_time_us, statement.excluded.state_time_us
     echoes = select(func.count()).select_from(chatwoot_echoes).where(_THIS_CONVERSATION)
+    # Correlated with the row being written, named as such: SQLAlchemy does not correlate
+    # a RETURNING subquery by itself, and would join the whole table instead.
+    this_ticket: ColumnElement[str] = literal_column(f"{chatwoot_conversations.name}.ticket_id")
+    ticket_version = select(tickets.c.version).where(
+        tickets.c.tenant_id == bindparam("tenant"), tickets.c.id == this_ticket
+    )
     return statement.on_conflict_do_update(  # type: ignore[no-any-return]
         index_elements=[
             _conversation.tenant_id,
@@ -88,6 +122,7 @@ def _lock_conversation(insert: Callable[[Table], Any]) -> Executable:
         _conversation.previous_state_time_us,
         _conversation.ticket_id,
         echoes.scalar_subquery(),
+        ticket_version.scalar_subquery(),
     )
 
 
@@ -126,8 +161,10 @@ class ConversationStates(TenantScoped):
                 },
             )
         ).one()
-        previous, ticket_id, echoes = row
-        return ConversationSyncState(account_id, conversation_id, previous, ticket_id, echoes > 0)
+        previous, ticket_id, echoes, ticket_version = row
+        return ConversationSyncState(
+            account_id, conversation_id, previous, ticket_id, echoes > 0, ticket_version
+        )
 
     async def link_ticket(self, state: ConversationSyncState, ticket_id: str) -> None:
         await self._conn.execute(

@@ -203,7 +203,7 @@ class _Application:
         if sync.ticket_id != ticket.id:
             await self._uow.conversations.link_ticket(sync, ticket.id)
         if ticket.is_live:
-            await self._follow(ticket, state, sync.echoes_expected)
+            await self._follow(ticket, state, sync.may_echo(ticket.version))
         else:
             self._note(f"ticket {ticket.number} is {ticket.status.value}: state not applied")
 
