@@ -1,13 +1,21 @@
 # syntax=docker/dockerfile:1
-# One image for the ticket service, the escalation service and the gateway; the command
-# picks which one runs (see docker-compose.yml):
-#   python -m ticket_service [migrate] | python -m escalation_service | python -m gateway
+# One Dockerfile, one image per component: each final stage is the shared runtime plus
+# its component's entrypoint. Build one with `--target`:
+#   docker build --target ticket-service -t ticketing/ticket-service .
+#   ticket-service       python -m ticket_service      [serve | migrate | backfill NAME]
+#   escalation-service   python -m escalation_service  [serve | migrate]
+#   gateway              python -m gateway
+#   chatwoot-sim         python -m chatwoot_sim         (development and demos only)
+# docker-compose.yml and deploy/k8s/ use these names; tests/deploy/ reads the stages below
+# to know which component an image runs.
 #
 # The image holds no tenants file: it carries credentials. Mount one and point
 # TICKETING_TENANTS_FILE at it (default /etc/ticketing/tenants.toml); docker-compose.yml
-# mounts ./config there.
+# mounts ./config there, Kubernetes a Secret.
 
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+# A patch release, not a moving `3.11` tag, so a rebuild gets the same interpreter.
+# Production builds should pin the digest too: PYTHON_IMAGE=python:3.11.14-slim-bookworm@sha256:...
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
 ENV UV_PROJECT_ENVIRONMENT=/app/.venv \
@@ -31,6 +39,7 @@ COPY common common
 COPY ticket_service ticket_service
 COPY escalation_service escalation_service
 COPY gateway gateway
+COPY chatwoot_sim chatwoot_sim
 # `uv sync` is exact: --no-dev takes the dev tools out again and installs the project
 # (editable, so /app and /app/gen are on sys.path).
 RUN uv sync --frozen --no-dev
@@ -50,10 +59,29 @@ COPY --from=build /app/common common
 COPY --from=build /app/ticket_service ticket_service
 COPY --from=build /app/escalation_service escalation_service
 COPY --from=build /app/gateway gateway
+COPY --from=build /app/chatwoot_sim chatwoot_sim
 ENV PATH="/app/.venv/bin:$PATH" \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     TICKETING_TENANTS_FILE=/etc/ticketing/tenants.toml
 USER 10001:10001
-EXPOSE 50051 50052 8080
-CMD ["python", "-m", "ticket_service"]
+
+
+FROM runtime AS chatwoot-sim
+EXPOSE 3000
+ENTRYPOINT ["python", "-m", "chatwoot_sim"]
+
+FROM runtime AS escalation-service
+# gRPC, metrics
+EXPOSE 50052 9102
+ENTRYPOINT ["python", "-m", "escalation_service"]
+
+FROM runtime AS gateway
+EXPOSE 8080
+ENTRYPOINT ["python", "-m", "gateway"]
+
+# Last, so a plain `docker build .` builds the ticket service.
+FROM runtime AS ticket-service
+# gRPC, metrics
+EXPOSE 50051 9101
+ENTRYPOINT ["python", "-m", "ticket_service"]

@@ -14,15 +14,19 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 PROTO_FILES := $(shell find protos/ticketing -name '*.proto')
 STUBS_STAMP := gen/.stamp
 
-.PHONY: install stubs lint format test test-sqlite run demo migrate clean help
+.PHONY: install stubs lint format test test-sqlite run demo top migrate bench soak clean help
 
 help:
 	@echo "make run    install, migrate and start the whole stack on SQLite"
 	@echo "            (SIM=1: with the Chatwoot simulator instead of a real Chatwoot)"
 	@echo "make demo   start the stack with the Chatwoot simulator, play one escalation, stop"
+	@echo "make top    live status of a running \`make run\`: throughput, outbox, SLA risk, agent load"
 	@echo "make test   install and run the whole suite (SQLite and PostgreSQL)"
+	@echo "make soak   the reliability soak: 20,000 webhooks while processes fail (10-15 min)"
 	@echo "make lint   ruff, mypy, buf lint/format/breaking"
 	@echo "make stubs  regenerate Python stubs from protos/"
+	@echo "make bench  every benchmark figure against its bare baseline, one table (PostgreSQL;"
+	@echo "            ~15 min; BENCH_ARGS=--quick for a smoke run)"
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -72,6 +76,19 @@ run: install
 # Ports picked by the OS and files in var/demo, so it runs beside `make run`.
 demo: install
 	$(BIN)/python -m devstack.demo
+
+# Watches what `make run` started (same addresses); Ctrl+C stops it.
+top: install
+	$(BIN)/python -m devstack.top
+
+# Needs PostgreSQL at 127.0.0.1:5432 (or TEST_DATABASE_URL); see bench/README.md.
+bench: install
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# The full reliability soak (bench/soak.py) on a PostgreSQL cluster of its own; the test
+# suite runs a short one. SOAK_ARGS="--deliveries 5000" for a medium one.
+soak: install
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) gen var .pytest_cache .mypy_cache .ruff_cache

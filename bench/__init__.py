@@ -1,1 +1,1 @@
-"""Benchmarks: the webhook load driver (`python -m bench.webhook_load`) and its baseline."""
+"""Benchmarks: `python -m bench` runs every figure against its bare baseline (bench/suite.py)."""

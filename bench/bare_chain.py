@@ -6,9 +6,10 @@
 - gateway: a Starlette app on uvicorn (one process, standard asyncio loop, httptools, as
   `python -m gateway` runs) whose one POST endpoint reads the body and makes one grpc.aio
   unary call carrying the delivery id and the raw body;
-- service: a grpc.aio server (one process, the services' shared server setup) whose one
-  method does one INSERT through SQLAlchemy async Core on psycopg, with the engine the
-  ticket service uses (`common.db.create_engine`: same pool, same driver).
+- service: a grpc.aio server (one process, the services' shared server setup) whose
+  `Insert` does one INSERT and whose `Get` one primary-key SELECT, through SQLAlchemy async
+  Core on psycopg, with the engine the ticket service uses (`common.db.create_engine`: same
+  pool, same driver). `Get` is the bare counterpart of GetTicket (`bench.rpc_load`).
 
 No verification, parsing, mapping, auth, ordering or audit log: the real chain's cost above
 this floor is what those add.
@@ -30,7 +31,7 @@ from typing import Any
 
 import grpc
 import uvicorn
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, insert
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, bindparam, insert, select
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -41,6 +42,7 @@ from common.grpc.server import start_server
 
 SERVICE = "bench.BareChain"
 METHOD = f"/{SERVICE}/Insert"
+GET_METHOD = f"/{SERVICE}/Get"
 PATH = "/deliveries"
 DELIVERY_HEADER = "x-chatwoot-delivery"
 # The real gateway's default forward timeout.
@@ -64,6 +66,7 @@ async def serve(database_url: str, listen: str) -> None:
     async with engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
     statement = insert(deliveries)
+    by_id = select(deliveries.c.body_bytes).where(deliveries.c.delivery_id == bindparam("id"))
 
     async def insert_delivery(
         request: bytes, _context: grpc.aio.ServicerContext[Any, Any]
@@ -80,9 +83,18 @@ async def serve(database_url: str, listen: str) -> None:
             )
         return b""
 
+    async def get_delivery(request: bytes, _context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
+        async with engine.connect() as conn:
+            found = (await conn.execute(by_id, {"id": request.decode()})).scalar()
+        return b"" if found is None else str(found).encode()
+
     # No (de)serializers: the handler gets and returns raw bytes, no protobuf involved.
     handler = grpc.method_handlers_generic_handler(
-        SERVICE, {"Insert": grpc.unary_unary_rpc_method_handler(insert_delivery)}
+        SERVICE,
+        {
+            "Insert": grpc.unary_unary_rpc_method_handler(insert_delivery),
+            "Get": grpc.unary_unary_rpc_method_handler(get_delivery),
+        },
     )
 
     def register(server: grpc.aio.Server) -> list[str]:

@@ -33,7 +33,6 @@ from bench.load_driver import Source, http_request
 from devstack.stack import Stack, local_environment, wait_until_ready
 from tests.processes.support import (
     REPO_ROOT,
-    START_TIMEOUT,
     Process,
     free_port,
     health_status,
@@ -41,14 +40,25 @@ from tests.processes.support import (
     wait_for_http,
 )
 
+# Seconds a process may take to serve: more than the tests allow, since the benchmarks run
+# while other work loads the machine (the escalation service has taken 16 s to start).
+START_TIMEOUT = 60.0
 LOG_LEVEL = "WARNING"  # the services' LOG_LEVEL takes logging's names, upper case
 WEBHOOK_SECRET = "bench-webhook-secret-0123456789"  # noqa: S105 - the bench's own
 TENANT = "bench"
+API_TOKEN = "bench-api-token-0123456789"  # noqa: S105 - the bench's own, in TENANTS
 INTEGRATION = "bench-chatwoot"
+# A service's credential (not Chatwoot's): the benchmarks' own calls to the ticket service.
+SERVICE_TOKEN = "bench-escalation-token-0123456789"  # noqa: S105 - the bench's own
 TENANTS = f"""
 [[tenants]]
 id = "{TENANT}"
 default_phone_region = "US"
+
+[[tenants.api_tokens]]
+principal = "bench-api"
+source = "api"
+token = "bench-api-token-0123456789"
 
 [[tenants.api_tokens]]
 principal = "gateway"
@@ -58,7 +68,7 @@ token = "bench-gateway-token-0123456789"
 [[tenants.api_tokens]]
 principal = "escalation-service"
 source = "escalation"
-token = "bench-escalation-token-0123456789"
+token = "{SERVICE_TOKEN}"
 
 [[tenants.chatwoot]]
 name = "{INTEGRATION}"
@@ -139,10 +149,10 @@ def _query_keys(
     return stored
 
 
-def _wait_for_grpc(process: Process, address: str) -> None:
+def wait_for_grpc(process: Process, address: str, timeout: float = START_TIMEOUT) -> None:
     """Until the server at `address` reports SERVING. At WARNING the service does not log
     its "serving" record, so health is the readiness signal."""
-    deadline = time.monotonic() + START_TIMEOUT
+    deadline = time.monotonic() + timeout
     while True:
         if process.popen.poll() is not None:
             raise RuntimeError(f"{process.module} exited with {process.popen.returncode}")
@@ -150,12 +160,12 @@ def _wait_for_grpc(process: Process, address: str) -> None:
             if health_status(address, timeout=1.0) == "SERVING":
                 return
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{process.module} not serving at {address} in {START_TIMEOUT} s")
+            raise RuntimeError(f"{process.module} not serving at {address} in {timeout:g} s")
         time.sleep(0.1)
 
 
 @contextlib.contextmanager
-def _running(module: str, *args: str, env: dict[str, str], cwd: Path) -> Iterator[Process]:
+def running(module: str, *args: str, env: dict[str, str], cwd: Path) -> Iterator[Process]:
     """A process stopped with SIGTERM (then killed) at the end. Its output is shown only
     when something failed: on a clean run it would bury the results."""
     process = Process(module, *args, env={"LOG_LEVEL": LOG_LEVEL, **env}, cwd=cwd)
@@ -175,22 +185,19 @@ def _running(module: str, *args: str, env: dict[str, str], cwd: Path) -> Iterato
 
 @contextlib.contextmanager
 def bare_chain(database: Database) -> Iterator[Chain]:
-    with _running(
-        "bench.bare_chain", "service", "--database-url", database.url, env={}, cwd=REPO_ROOT
-    ) as service:
-        service_port = service.serving_port()
+    with bare_service(database) as service:
         gateway_port = free_port()
-        with _running(
+        with running(
             "bench.bare_chain",
             "gateway",
             "--port",
             str(gateway_port),
             "--target",
-            f"127.0.0.1:{service_port}",
+            service.address,
             env={},
             cwd=REPO_ROOT,
         ) as gateway:
-            wait_for_http(f"http://127.0.0.1:{gateway_port}/healthz", 200)
+            wait_for_http(f"http://127.0.0.1:{gateway_port}/healthz", 200, START_TIMEOUT)
             yield Chain(
                 name="bare",
                 port=gateway_port,
@@ -201,13 +208,16 @@ def bare_chain(database: Database) -> Iterator[Chain]:
             )
 
 
-def migrate(database: Database, directory: Path) -> None:
-    """`python -m ticket_service migrate`, as a deployment runs it before the replicas."""
-    result = run_module(
-        "ticket_service", "migrate", env=_ticket_env(database, directory, 0), cwd=directory
+def migrate(database: Database, directory: Path, service: str = "ticket_service") -> None:
+    """`python -m <service> migrate`, as a deployment runs it before the replicas."""
+    env = (
+        ticket_env(database, directory, 0)
+        if service == "ticket_service"
+        else escalation_env(database, directory, 0, "")
     )
+    result = run_module(service, "migrate", env=env, cwd=directory)
     if result.returncode != 0:
-        raise RuntimeError(f"migration failed ({result.returncode}):\n{result.stderr}")
+        raise RuntimeError(f"{service} migration failed ({result.returncode}):\n{result.stderr}")
 
 
 def _tenants_file(directory: Path) -> Path:
@@ -216,7 +226,7 @@ def _tenants_file(directory: Path) -> Path:
     return tenants
 
 
-def _ticket_env(database: Database, directory: Path, port: int) -> dict[str, str]:
+def ticket_env(database: Database, directory: Path, port: int) -> dict[str, str]:
     tenants = _tenants_file(directory)
     return {
         "LOG_LEVEL": LOG_LEVEL,
@@ -231,6 +241,30 @@ def _ticket_env(database: Database, directory: Path, port: int) -> dict[str, str
     }
 
 
+def gateway_env(directory: Path, port: int, ticket_target: str) -> dict[str, str]:
+    return {
+        "GATEWAY_PORT": str(port),
+        "TICKET_SERVICE_TARGET": ticket_target,
+        "TICKETING_TENANTS_FILE": str(_tenants_file(directory)),
+        "GATEWAY_SPOOL_PATH": str(directory / "spool.db"),
+    }
+
+
+def escalation_env(
+    database: Database, directory: Path, port: int, ticket_target: str
+) -> dict[str, str]:
+    """The escalation service's production settings, without Chatwoot (as devstack)."""
+    return {
+        "LOG_LEVEL": LOG_LEVEL,
+        "ESCALATION_DATABASE_URL": database.url,
+        "TICKETING_TENANTS_FILE": str(_tenants_file(directory)),
+        "ESCALATION_GRPC_LISTEN": f"127.0.0.1:{port}",
+        "ESCALATION_TICKET_SERVICE_TARGET": ticket_target,
+        "SHUTDOWN_GRACE_SECONDS": "2",
+        "ESCALATION_AGENT_SYNC_ENABLED": "false",
+    }
+
+
 def _stored_messages(database: Database) -> Callable[[], set[str]]:
     return _query_keys(
         database,
@@ -240,24 +274,60 @@ def _stored_messages(database: Database) -> Callable[[], set[str]]:
     )
 
 
+@dataclass(frozen=True)
+class Service:
+    """A running gRPC service process and where it serves."""
+
+    process: Process
+    address: str
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+@contextlib.contextmanager
+def ticket_service(
+    database: Database, directory: Path, *, migrate: bool = False
+) -> Iterator[Service]:
+    """`python -m ticket_service serve` on `database`, serving when yielded; migrated first
+    with `migrate` (one process start fewer than a separate `migrate`)."""
+    port = free_port()
+    env = ticket_env(database, directory, port)
+    args = ["serve", "--migrate"] if migrate else ["serve"]
+    with running("ticket_service", *args, env=env, cwd=directory) as process:
+        address = f"127.0.0.1:{port}"
+        # Migrating is a second start's worth of work on a loaded machine.
+        wait_for_grpc(process, address, START_TIMEOUT * (2 if migrate else 1))
+        yield Service(process, address)
+
+
+@contextlib.contextmanager
+def bare_stream() -> Iterator[tuple[Process, int]]:
+    """`python -m bench.bare_stream`, serving; and its port."""
+    with running("bench.bare_stream", env={}, cwd=REPO_ROOT) as server:
+        yield server, server.serving_port()
+
+
+@contextlib.contextmanager
+def bare_service(database: Database) -> Iterator[Service]:
+    """`python -m bench.bare_chain service` on `database`, serving when yielded."""
+    with running(
+        "bench.bare_chain", "service", "--database-url", database.url, env={}, cwd=REPO_ROOT
+    ) as process:
+        yield Service(process, f"127.0.0.1:{process.serving_port(START_TIMEOUT)}")
+
+
 @contextlib.contextmanager
 def real_chain(database: Database, directory: Path) -> Iterator[Chain]:
     """Our gateway and ticket service, on a migrated `database`. The gateway keeps its
     production settings (2 s forward timeout, then the spool): a 202 is a failed delivery
     for the benchmark."""
-    ticket_port = free_port()
-    ticket_env = _ticket_env(database, directory, ticket_port)
-    with _running("ticket_service", "serve", env=ticket_env, cwd=directory) as service:
-        _wait_for_grpc(service, f"127.0.0.1:{ticket_port}")
+    with ticket_service(database, directory) as service:
         gateway_port = free_port()
-        gateway_env = {
-            "GATEWAY_PORT": str(gateway_port),
-            "TICKET_SERVICE_TARGET": f"127.0.0.1:{ticket_port}",
-            "TICKETING_TENANTS_FILE": ticket_env["TICKETING_TENANTS_FILE"],
-            "GATEWAY_SPOOL_PATH": str(directory / "spool.db"),
-        }
-        with _running("gateway", env=gateway_env, cwd=directory) as gateway:
-            wait_for_http(f"http://127.0.0.1:{gateway_port}/readyz", 200)
+        env = gateway_env(directory, gateway_port, service.address)
+        with running("gateway", env=env, cwd=directory) as gateway:
+            wait_for_http(f"http://127.0.0.1:{gateway_port}/readyz", 200, START_TIMEOUT)
             yield Chain(
                 name="real",
                 port=gateway_port,

@@ -20,6 +20,8 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.memory import rss_mb
+
 TICK_SECONDS = 1.0 / os.sysconf("SC_CLK_TCK")
 SAMPLE_INTERVAL = 0.1
 IDLE_CORES = 0.25  # "idle enough": what other processes may use while we start a chain
@@ -88,22 +90,27 @@ class _Group:
         self._find = find
         self._first: dict[int, int] = {}
         self._last: dict[int, int] = {}
+        self.peak_rss_mb = 0.0  # the group's largest summed VmRSS over the samples
 
     def start(self) -> None:
         self._first.clear()
         self._last.clear()
+        self.peak_rss_mb = 0.0
         for pid in self._find():
             ticks = process_ticks(pid)
             if ticks is not None:
                 self._first[pid] = self._last[pid] = ticks
 
     def sample(self) -> None:
+        rss = 0.0
         for pid in self._find():
             ticks = process_ticks(pid)
             if ticks is None:
                 continue
             self._first.setdefault(pid, 0)  # born during the phase: all of it counts
             self._last[pid] = ticks
+            rss += rss_mb(pid) or 0.0
+        self.peak_rss_mb = max(self.peak_rss_mb, rss)
 
     @property
     def ticks(self) -> int:
@@ -116,12 +123,15 @@ class _Group:
 
 @dataclass(frozen=True)
 class CpuReport:
-    """CPU seconds per group over `wall` seconds, and the machine's busy CPU seconds."""
+    """CPU seconds per group over `wall` seconds, and the machine's busy CPU seconds; the
+    peak resident memory of each group as sampled (a sum over a group of PostgreSQL backends
+    counts their shared buffers once per backend: read it for single processes only)."""
 
     wall: float
     seconds: dict[str, float]
     processes: dict[str, int]
     machine_busy: float
+    peak_rss_mb: dict[str, float]
 
     @property
     def others(self) -> float:
@@ -173,6 +183,7 @@ class CpuMeter:
                 seconds={n: g.ticks * TICK_SECONDS for n, g in self._groups.items()},
                 processes={n: g.processes for n, g in self._groups.items()},
                 machine_busy=(busy_after - busy_before) * TICK_SECONDS,
+                peak_rss_mb={n: g.peak_rss_mb for n, g in self._groups.items()},
             )
 
 

@@ -18,7 +18,7 @@ import random
 import re
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -55,7 +55,9 @@ def _template() -> list[str]:
     the values that go between them at odd indexes."""
     payload: dict[str, Any] = sample("message_created")
     payload.update(id="@@message@@", content="@@content@@", created_at="@@created_iso@@")
+    payload["account"]["id"] = "@@account@@"
     payload["sender"].update(id="@@contact@@", email="@@email@@", name="@@name@@")
+    payload["sender"]["account"]["id"] = "@@account@@"
     conversation = payload["conversation"]
     conversation.update(
         id="@@conversation@@",
@@ -64,11 +66,13 @@ def _template() -> list[str]:
         timestamp="@@created_unix@@",
         waiting_since="@@created_unix@@",
     )
+    conversation["account"]["id"] = "@@account@@"
     conversation["meta"]["sender"].update(id="@@contact@@", email="@@email@@", name="@@name@@")
     conversation["contact_inbox"]["contact_id"] = "@@contact@@"
     nested = conversation["messages"][0]
     nested.update(
         id="@@message@@",
+        account_id="@@account@@",
         conversation_id="@@conversation@@",
         content="@@content@@",
         processed_message_content="@@content@@",
@@ -81,12 +85,35 @@ def _template() -> list[str]:
     return _SENTINEL.split(json.dumps(payload, separators=(",", ":")))
 
 
+@dataclass(frozen=True)
+class ConversationIds:
+    """Where a factory's conversation `index` lives in Chatwoot."""
+
+    conversation: int
+    contact: int
+
+
 class DeliveryFactory:
     """Deliveries for `conversations` conversations; ids are unique within one factory
-    (and across runs: delivery ids carry a random prefix)."""
+    (and across runs: delivery ids carry a random prefix). By default the conversations
+    are made up, in account ACCOUNT_ID; `ids` puts them on existing Chatwoot records
+    (one per conversation), `account_id` in another account."""
 
-    def __init__(self, conversations: int, *, seed: int = 20261123) -> None:
+    def __init__(
+        self,
+        conversations: int,
+        *,
+        seed: int = 20261123,
+        account_id: int = ACCOUNT_ID,
+        ids: Sequence[ConversationIds] | None = None,
+        first_message: int = _FIRST_MESSAGE,
+    ) -> None:
+        if ids is not None and len(ids) != conversations:
+            raise ValueError(f"{len(ids)} ids for {conversations} conversations")
         self.conversations = conversations
+        self.account_id = account_id
+        self._ids = ids
+        self._first_message = first_message
         self._pieces = _template()
         # A reproducible spread over the conversations, not a secret.
         self._rng = random.Random(seed)  # noqa: S311
@@ -111,8 +138,12 @@ class DeliveryFactory:
     def _make(self, index: int, text: str | None = None) -> Delivery:
         self._count += 1
         number = self._count
-        message_id = _FIRST_MESSAGE + number
-        conversation_id = _FIRST_CONVERSATION + index
+        message_id = self._first_message + number
+        if self._ids is None:
+            ids = ConversationIds(_FIRST_CONVERSATION + index, _FIRST_CONTACT + index)
+        else:
+            ids = self._ids[index]
+        conversation_id = ids.conversation
         now = time.time()
         created = datetime.fromtimestamp(now, UTC)
         if text is None:
@@ -120,8 +151,9 @@ class DeliveryFactory:
         text = text.format(order=f"A-{10_000 + number}")
         values = {
             "message": str(message_id),
+            "account": str(self.account_id),
             "conversation": str(conversation_id),
-            "contact": str(_FIRST_CONTACT + index),
+            "contact": str(ids.contact),
             "email": f'"customer{index}@example.com"',
             "name": f'"Customer {index}"',
             "content": json.dumps(text),

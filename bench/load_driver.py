@@ -176,7 +176,7 @@ class LoadDriver(Generic[T]):
             connection.close()
         self._connections = []
 
-    async def _send(self, slot: int, raw: bytes) -> int:
+    async def send(self, slot: int, raw: bytes) -> int:
         """Send on connection `slot`, reconnecting first if the server closed it; a
         failure is answered NO_STATUS and the connection replaced for the next request."""
         connection = self._connections[slot]
@@ -204,7 +204,7 @@ class LoadDriver(Generic[T]):
                     return
                 raw, tag = request
                 sent_wall, sent = time.time(), time.perf_counter()
-                status = await self._send(slot, raw)
+                status = await self.send(slot, raw)
                 last_answer = time.perf_counter()
                 result.latencies.append(last_answer - sent)
                 result.answers.append((tag, status))
@@ -243,7 +243,7 @@ class LoadDriver(Generic[T]):
                     continue
                 raw, tag = request
                 due_wall = time.time() - (time.perf_counter() - at)
-                status = await self._send(slot, raw)
+                status = await self.send(slot, raw)
                 last_answer = time.perf_counter()
                 result.latencies.append(last_answer - at)
                 result.answers.append((tag, status))

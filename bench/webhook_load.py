@@ -57,6 +57,7 @@ class Phase:
     cpu_us: dict[str, float]  # per delivery, per process group
     other_cores: float  # CPU used by processes outside the chain and driver
     postgres_backends: int
+    peak_rss_mb: dict[str, float]  # per process group, sampled during the phase
     target_rate: float | None = None  # paced phases only
 
     @classmethod
@@ -69,6 +70,7 @@ class Phase:
             cpu_us=cpu.per_request_us(result.completed),
             other_cores=cpu.others,
             postgres_backends=cpu.processes["postgres"],
+            peak_rss_mb=cpu.peak_rss_mb,
             target_rate=target,
         )
 
@@ -267,6 +269,8 @@ def _figures(run: ChainRun) -> dict[str, float]:
         "paced_p50_ms": paced.p50_ms,
         "paced_p99_ms": paced.p99_ms,
         **{f"cpu_us_{group}": sustained.cpu_us[group] for group in GROUPS},
+        # Peak resident memory under the sustained load, per chain process.
+        **{f"rss_mb_{p}": sustained.peak_rss_mb[p] for p in ("gateway", "service")},
         "other_cores": sustained.other_cores,
     }
 
@@ -352,7 +356,8 @@ def _parse(argv: list[str] | None) -> Options:
     )
 
 
-def _run_all(options: Options) -> list[ChainRun]:
+def run(options: Options) -> list[ChainRun]:
+    """Every round of both chains, on a database of its own (`bench.suite` calls this)."""
     with (
         bench_database(options.postgres_url) as database,
         tempfile.TemporaryDirectory(prefix="bench-") as directory,
@@ -365,7 +370,7 @@ def _run_all(options: Options) -> list[ChainRun]:
 def main(argv: list[str] | None = None) -> int:
     options = _parse(argv)
     _print_header()
-    runs = _run_all(options)
+    runs = run(options)
     summary = summarize(runs)
     _print_summary(summary)
     if options.json_path is not None:

@@ -7,13 +7,15 @@ with SQLITE_BUSY when it upgrades from reading to writing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, event
+from sqlalchemy import DateTime, Executable, Table, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
@@ -81,3 +83,26 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def dialect_insert(conn: AsyncConnection, table: Table) -> Any:
+    """INSERT with ON CONFLICT support for the connection's backend."""
+    module = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return module.insert(table)
+
+
+class PerBackend:
+    """A hot-path statement built once per backend, given that backend's `insert`.
+
+    Building a SQLAlchemy statement and its cache key costs more CPU than running it, so
+    the statements every webhook delivery runs are built once, with bound parameters.
+    """
+
+    def __init__(self, build: Callable[[Callable[[Table], Any]], Executable]) -> None:
+        self._statements = {
+            "postgresql": build(postgresql.insert),
+            "sqlite": build(sqlite.insert),
+        }
+
+    def on(self, conn: AsyncConnection) -> Executable:
+        return self._statements[conn.dialect.name]

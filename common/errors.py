@@ -5,13 +5,16 @@ httpx's exception tree maps onto HTTP failures:
 
     ServiceError
     ├── InvalidArgument      INVALID_ARGUMENT, with one FieldViolation per bad field
+    │   └── OutOfRange       OUT_OF_RANGE: valid, but past what exists now (a cursor)
     ├── NotFound             NOT_FOUND
     ├── AlreadyExists        ALREADY_EXISTS
     ├── FailedPrecondition   FAILED_PRECONDITION
     ├── Aborted              ABORTED (a stale etag: re-read and retry)
     ├── Unauthenticated      UNAUTHENTICATED
     ├── PermissionDenied     PERMISSION_DENIED
-    └── Unavailable          UNAVAILABLE (a system we depend on is down: retry later)
+    ├── ResourceExhausted    RESOURCE_EXHAUSTED (a stream's client fell too far behind)
+    └── Unavailable          UNAVAILABLE (a system we depend on is down, or we are
+                             shutting down: retry later)
 
 Domain code raises subclasses of these with a specific `reason`; nothing else about gRPC
 leaks into the domain.
@@ -65,6 +68,14 @@ class InvalidArgument(ServiceError):
     @classmethod
     def single(cls, field_path: str, description: str) -> InvalidArgument:
         return cls([FieldViolation(field_path, description)])
+
+
+class OutOfRange(InvalidArgument):
+    """A well-formed value past the valid range as it is now, such as a cursor beyond the
+    newest event (AIP-193: it may become valid as the system changes). Field violations as
+    for InvalidArgument."""
+
+    reason = "OUT_OF_RANGE"
 
 
 class NotFound(ServiceError):
@@ -147,3 +158,9 @@ class Unavailable(ServiceError):
     """A system the service depends on (another service, Chatwoot) cannot be reached."""
 
     reason = "UNAVAILABLE"
+
+
+class ResourceExhausted(ServiceError):
+    """A per-caller limit was reached, for example a stream's buffer of unsent events."""
+
+    reason = "RESOURCE_EXHAUSTED"

@@ -18,6 +18,8 @@ import structlog
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from common.tracing import untraced
+
 log = structlog.get_logger(__name__)
 
 # A scraper sends one short request; anything slower or larger is not one.
@@ -114,8 +116,10 @@ class MetricsServer:
             return "404 Not Found", b"see /metrics\n", "text/plain; charset=utf-8"
         if method not in ("GET", "HEAD"):
             return "405 Method Not Allowed", b"GET only\n", "text/plain; charset=utf-8"
-        for refresh in self._refresh:
-            await refresh()
+        # A scrape's queries are no one's request: they would each be a trace of their own.
+        with untraced():
+            for refresh in self._refresh:
+                await refresh()
         return "200 OK", render(self.registry), CONTENT_TYPE_LATEST
 
 

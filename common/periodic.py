@@ -9,6 +9,8 @@ from datetime import timedelta
 
 import structlog
 
+from common.tracing import untraced
+
 log = structlog.get_logger("periodic")
 
 # How long stopping waits for a run in progress before cancelling it. Cancelling mid-run
@@ -46,7 +48,8 @@ class Periodic:
     async def _run(self) -> None:
         while not self._stopping.is_set():
             try:
-                await self._work()
+                with untraced():
+                    await self._work()
             except Exception:
                 log.exception("periodic_job_failed", job=self.name)
             with contextlib.suppress(TimeoutError):

@@ -13,6 +13,7 @@ from common.config import ConfigError, load_tenants
 from common.db import create_engine
 from common.grpc.server import run_until_signalled
 from common.logging import configure_logging
+from common.tracing import configure_tracing, shutdown_tracing
 from escalation_service import bootstrap
 from escalation_service.adapters.migrate import upgrade
 from escalation_service.settings import Settings
@@ -54,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     configure_logging(level=settings.log_level)
     try:
+        if args.command != "migrate":
+            configure_tracing("escalation_service")
         if args.command == "migrate":
             asyncio.run(_migrate(settings))
         else:
@@ -62,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         log.error("bad_config", error=str(error))
         print(f"escalation_service: {error}", file=sys.stderr)
         return 2
+    finally:
+        shutdown_tracing()
     return 0
 
 

@@ -13,12 +13,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from common.auth import AuthInterceptor, TokenAuthenticator
 from common.clock import Clock, SystemClock
 from common.config import TenantsConfig
+from common.grpc.log_context import LogContextInterceptor
 from common.grpc.metrics import ServerMetrics
 from common.grpc.server import RunningServer, start_server
 from common.metrics import MetricsServer, serve_metrics
 from common.periodic import Periodic
+from common.streams import LiveLog, StreamSettings
+from escalation_service.adapters.event_log import CHANNEL
+from escalation_service.adapters.event_stream import EscalationEventReader
 from escalation_service.adapters.sentiment import LexiconAnalyzer, analyzer_for
 from escalation_service.adapters.ticket_client import GrpcTickets, escalation_tokens
+from escalation_service.domain.events import StoredEvent
 from escalation_service.domain.sentiment import SentimentAnalyzer
 from escalation_service.entrypoints.grpc_servicer import (
     ERROR_DOMAIN,
@@ -49,6 +54,7 @@ class EscalationApp:
     directory: AgentDirectory
     scheduler: SlaScheduler
     metrics: EscalationMetrics
+    events: LiveLog[StoredEvent]
     metrics_server: MetricsServer | None = None
 
     @property
@@ -69,10 +75,11 @@ async def start(
     workers: WorkerSettings | None = None,
     tickets: Tickets | None = None,
     metrics_listen: str | None = None,
+    streams: StreamSettings | None = None,
 ) -> EscalationApp:
     """Start serving; with `workers`, also follow the ticket event log, carry out effects,
     assign queued escalations and sync the agent directory; with `metrics_listen`, also
-    serve /metrics."""
+    serve /metrics. `streams` tunes WatchEscalationEvents (buffers, heartbeats, the poll)."""
     clock = clock or SystemClock()
     metrics = EscalationMetrics()
     tokens = escalation_tokens(tenants)
@@ -84,6 +91,16 @@ async def start(
     analyzers: dict[str, SentimentAnalyzer] = {
         tenant.id: analyzer_for(tenant, lexicon, client=http) for tenant in tenants.tenants
     }
+    reader = EscalationEventReader(engine)
+    events = LiveLog(
+        reader,
+        name="escalation-events",
+        channel=CHANNEL,
+        database_url=engine.url.render_as_string(hide_password=False),
+        settings=streams,
+    )
+    # With NOTIFY, this process's commits wake the streams like any other replica's.
+    events_committed = None if events.uses_notify else events.committed
     settings = workers or WorkerSettings()
     effects = EffectsWorker(
         engine,
@@ -94,6 +111,7 @@ async def start(
             retry_max=settings.effects_retry_max,
             lease=settings.effects_lease,
         ),
+        on_events_committed=events_committed,
     )
     service = EscalationService(
         engine,
@@ -102,6 +120,7 @@ async def start(
         clock,
         on_effects_queued=effects.wake,
         metrics=metrics,
+        on_events_committed=events_committed,
     )
     clients = _chatwoot_clients(tenants, clock, metrics)
     directory = AgentDirectory.for_tenants(
@@ -112,7 +131,7 @@ async def start(
         service, tracker, tickets, sorted(tokens), clock, page_size=settings.page_size
     )
     scheduler = SlaScheduler(engine, tracker, clock, watermark=consumer.caught_up)
-    servicer = EscalationServicer(service, directory)
+    servicer = EscalationServicer(service, directory, events)
     sla_servicer = SlaServicer(SlaAdmin(engine, clock), SlaReader(engine, service, clock))
 
     def register(server: grpc.aio.Server) -> list[str]:
@@ -126,8 +145,13 @@ async def start(
         interceptors=[
             ServerMetrics(metrics.registry),
             AuthInterceptor(TokenAuthenticator(tenants), error_domain=ERROR_DOMAIN),
+            # Inside the auth interceptor: it names the caller's tenant.
+            LogContextInterceptor(),
         ],
     )
+    events.start()
+    server.on_stopping.append(events.close)
+    server.on_stop.append(reader.close)
     metrics_server = await serve_metrics(
         metrics_listen,
         metrics.registry,
@@ -161,7 +185,16 @@ async def start(
     server.on_stop.append(close)
     server.on_stop.append(engine.dispose)
     return EscalationApp(
-        engine, service, server, consumer, effects, directory, scheduler, metrics, metrics_server
+        engine,
+        service,
+        server,
+        consumer,
+        effects,
+        directory,
+        scheduler,
+        metrics,
+        events,
+        metrics_server,
     )
 
 

@@ -16,6 +16,7 @@ import uvicorn
 
 from common.config import ConfigError, load_tenants
 from common.logging import configure_logging
+from common.tracing import asgi_middleware, configure_tracing, shutdown_tracing
 from gateway.app import create_app
 from gateway.settings import Settings
 
@@ -42,6 +43,7 @@ def main() -> int:
     settings = Settings.from_env()
     configure_logging(level=settings.log_level)
     try:
+        traced = configure_tracing("gateway")
         app = create_app(settings, load_tenants(settings.tenants_file))
     except ConfigError as error:
         log.error("bad_config", error=str(error))
@@ -49,7 +51,7 @@ def main() -> int:
         return 2
     logging.getLogger("uvicorn.access").addFilter(_WithoutQueryString())
     config = uvicorn.Config(
-        app,
+        asgi_middleware(app) if traced else app,
         host=settings.listen_host,
         port=settings.port,
         log_config=None,
@@ -63,7 +65,10 @@ def main() -> int:
     # stop would end as "killed by SIGTERM"; these make it exit 0.
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _already_handled)
-    uvicorn.Server(config).run()
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        shutdown_tracing()
     return 0
 
 

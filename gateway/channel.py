@@ -6,13 +6,10 @@ from collections.abc import Sequence
 
 import grpc
 
-# A channel that lost its server backs off before reconnecting, and fails RPCs fast
-# meanwhile; gRPC's default backoff grows to two minutes, which would keep /readyz failing
-# and spooled deliveries waiting long after the server is back.
-CHANNEL_OPTIONS: list[tuple[str, int]] = [
-    ("grpc.initial_reconnect_backoff_ms", 500),
-    ("grpc.max_reconnect_backoff_ms", 5_000),
-]
+from common.grpc.client import idempotent, open_channel
+from ticketing.ticket.v1 import ticket_service_pb2
+
+TICKET_SERVICE = ticket_service_pb2.DESCRIPTOR.services_by_name["TicketService"]
 
 
 class ServiceChannel:
@@ -25,10 +22,9 @@ class ServiceChannel:
 
     def open(self) -> None:
         # grpc.aio channels belong to the event loop that creates them, so this runs in the
-        # app's lifespan, on uvicorn's loop. Channels connect lazily: an absent server does
-        # not stop the gateway from starting.
-        self._channel = grpc.aio.insecure_channel(
-            self.target, options=CHANNEL_OPTIONS, interceptors=self._interceptors
+        # app's lifespan, on uvicorn's loop.
+        self._channel = open_channel(
+            self.target, retry=[idempotent(TICKET_SERVICE)], interceptors=self._interceptors
         )
 
     async def close(self) -> None:

@@ -11,6 +11,7 @@ import structlog
 
 from common.backoff import Backoff
 from common.clock import Clock
+from common.tracing import current_traceparent
 from gateway.integrations import Integration
 from gateway.spool import Spool, SpoolUnavailable
 from gateway.ticket_client import Applied, Failed, TicketClient
@@ -105,6 +106,7 @@ class Dispatcher:
                 attempts=0 if failure is None else 1,
                 next_attempt_at=now if failure is None else now + self._backoff.delay(1),
                 last_error="" if failure is None else str(failure),
+                trace_parent=current_traceparent(),
             )
         except SpoolUnavailable as error:
             # Chatwoot does not retry account webhooks: this delivery is lost unless the

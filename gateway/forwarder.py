@@ -16,6 +16,8 @@ import structlog
 
 from common.backoff import Backoff
 from common.clock import Clock
+from common.logging import log_context
+from common.tracing import continued_span
 from gateway.integrations import Integration
 from gateway.metrics import Metrics
 from gateway.spool import Spool, SpooledDelivery, SpoolUnavailable
@@ -102,9 +104,27 @@ class Forwarder:
 
     async def _forward(self, entry: SpooledDelivery) -> None:
         integration = self._integrations.get(entry.integration)
+        # A child of the webhook's request, which is long answered: one trace still runs
+        # from Chatwoot's delivery to the ticket service's change.
+        with (
+            continued_span(
+                "spool_forward",
+                entry.trace_parent,
+                {"gateway.integration": entry.integration, "gateway.spool.seq": entry.seq},
+            ),
+            log_context(
+                tenant=integration.tenant_id if integration else None,
+                delivery_id=entry.request.delivery.delivery_id,
+                request_id=entry.request.request_id,
+            ),
+        ):
+            await self._forward_traced(entry, integration)
+
+    async def _forward_traced(
+        self, entry: SpooledDelivery, integration: Integration | None
+    ) -> None:
         bound = log.bind(
             integration=entry.integration,
-            delivery_id=entry.request.delivery.delivery_id,
             seq=entry.seq,
             attempt=entry.attempts + 1,
         )

@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS spool (
     received_at REAL NOT NULL,      -- Unix seconds
     attempts INTEGER NOT NULL,
     next_attempt_at REAL NOT NULL,  -- Unix seconds
-    last_error TEXT NOT NULL
+    last_error TEXT NOT NULL,
+    trace_parent TEXT NOT NULL DEFAULT ''  -- W3C traceparent of the webhook's request
 );
 CREATE INDEX IF NOT EXISTS spool_by_ordering_key ON spool (ordering_key, seq);
 CREATE TABLE IF NOT EXISTS dead_letter (
@@ -53,12 +54,15 @@ CREATE TABLE IF NOT EXISTS dead_letter (
 );
 """
 _COLUMNS = (
-    "seq, integration, ordering_key, request, received_at, attempts, next_attempt_at, last_error"
+    "seq, integration, ordering_key, request, received_at, attempts, next_attempt_at,"
+    " last_error, trace_parent"
 )
+# Spool files written before tracing lack the column; opening one adds it.
+_ADD_TRACE_PARENT = "ALTER TABLE spool ADD COLUMN trace_parent TEXT NOT NULL DEFAULT ''"
 # The oldest delivery of each ordering key: only it may be forwarded.
 _HEADS = "SELECT MIN(seq) FROM spool GROUP BY ordering_key"
 
-_Row = tuple[int, str, str, bytes, float, int, float, str]
+_Row = tuple[int, str, str, bytes, float, int, float, str, str]
 
 
 class SpoolUnavailable(Exception):
@@ -75,10 +79,12 @@ class SpooledDelivery:
     attempts: int
     next_attempt_at: float
     last_error: str
+    # The webhook request's traceparent: forwarding continues its trace ("" untraced).
+    trace_parent: str = ""
 
     @classmethod
     def from_row(cls, row: _Row) -> SpooledDelivery:
-        seq, integration, key, request, received_at, attempts, next_at, error = row
+        seq, integration, key, request, received_at, attempts, next_at, error, trace = row
         return cls(
             seq,
             integration,
@@ -88,6 +94,7 @@ class SpooledDelivery:
             attempts,
             next_at,
             error,
+            trace,
         )
 
 
@@ -153,6 +160,7 @@ class Spool:
         attempts: int,
         next_attempt_at: float,
         last_error: str,
+        trace_parent: str = "",
     ) -> int:
         """Store a delivery durably; returns its seq. SpoolUnavailable if it cannot."""
         await self.open()
@@ -164,6 +172,7 @@ class Spool:
             attempts,
             next_attempt_at,
             last_error,
+            trace_parent,
         )
         seq = await self._call(lambda db: _insert(db, row))
         self._pending[ordering_key] += 1
@@ -298,6 +307,9 @@ class Spool:
             connection.execute("PRAGMA synchronous = FULL")
             connection.execute("PRAGMA busy_timeout = 5000")
             connection.executescript(_SCHEMA)
+            columns = {row[1] for row in connection.execute("PRAGMA table_info(spool)")}
+            if "trace_parent" not in columns:
+                connection.execute(_ADD_TRACE_PARENT)
             counts = connection.execute(
                 "SELECT ordering_key, COUNT(*) FROM spool GROUP BY ordering_key"
             ).fetchall()
@@ -313,10 +325,12 @@ class Spool:
             self._connection = None
 
 
-def _insert(db: sqlite3.Connection, row: tuple[str, str, bytes, float, int, float, str]) -> int:
+def _insert(
+    db: sqlite3.Connection, row: tuple[str, str, bytes, float, int, float, str, str]
+) -> int:
     cursor = db.execute(
         "INSERT INTO spool (integration, ordering_key, request, received_at, attempts,"
-        " next_attempt_at, last_error) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        " next_attempt_at, last_error, trace_parent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         row,
     )
     assert cursor.lastrowid is not None

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from common.clock import Clock
+from common.logging import log_context
 from gateway import keys
 from gateway.body import MAX_BODY_BYTES, BadBody, BodyTooLarge, Json, decode_json, read_body
 from gateway.dispatch import Answer, Dispatcher
@@ -52,6 +53,17 @@ class WebhookEndpoint:
             # Not counted: the name is the caller's, and would make unbounded label values.
             return JSONResponse({"error": "no Chatwoot integration by this name"}, 404)
         delivery_id = request.headers.get(DELIVERY_HEADER, "")
+        # Every line logged for this delivery names it (bounded: the header is the caller's).
+        with log_context(
+            integration=integration.name,
+            tenant=integration.tenant_id,
+            delivery_id=delivery_id[:MAX_DELIVERY_ID],
+        ):
+            return await self._handle(request, integration, delivery_id)
+
+    async def _handle(
+        self, request: Request, integration: Integration, delivery_id: str
+    ) -> Response:
         answer, event = await self._answer(request, integration, delivery_id)
         label = event_label(event)
         self._metrics.deliveries.labels(integration.name, label, answer.outcome).inc()
@@ -59,9 +71,7 @@ class WebhookEndpoint:
             self._metrics.rejections.labels(integration.name, label, answer.reason).inc()
         log.info(
             "chatwoot_webhook",
-            integration=integration.name,
             chatwoot_event=label,
-            delivery_id=delivery_id[:MAX_DELIVERY_ID],
             outcome=answer.outcome,
             status=answer.status,
         )
@@ -122,13 +132,15 @@ class WebhookEndpoint:
             return invalid, body.event
         if delivery is None:
             return Answer(200, {"outcome": "ignored"}, "ignored"), body.event
-        forward = api.ApplyChatwootDeliveryRequest(
-            delivery=delivery,
-            request_id=keys.request_id(
-                integration.name, delivery_id=delivery_id, content_key=content_key
-            ),
+        request_id = keys.request_id(
+            integration.name, delivery_id=delivery_id, content_key=content_key
         )
-        answer = await self._dispatcher.submit(integration, forward, keys.ordering_key(delivery))
+        forward = api.ApplyChatwootDeliveryRequest(delivery=delivery, request_id=request_id)
+        # The id the ticket service logs this delivery under, too.
+        with log_context(request_id=request_id):
+            answer = await self._dispatcher.submit(
+                integration, forward, keys.ordering_key(delivery)
+            )
         return answer, body.event
 
 

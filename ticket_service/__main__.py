@@ -14,6 +14,7 @@ from common.config import ConfigError, load_tenants
 from common.db import create_engine
 from common.grpc.server import run_until_signalled
 from common.logging import configure_logging
+from common.tracing import configure_tracing, shutdown_tracing
 from ticket_service import bootstrap
 from ticket_service.adapters.migrate import upgrade
 from ticket_service.chatwoot import ChatwootError
@@ -92,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     configure_logging(level=settings.log_level)
     try:
+        if args.command != "migrate":
+            configure_tracing("ticket_service")
         if args.command == "migrate":
             asyncio.run(_migrate(settings))
         elif args.command == "backfill":
@@ -108,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         log.error("bad_config", error=str(error))
         print(f"ticket_service: {error}", file=sys.stderr)
         return 2
+    finally:
+        shutdown_tracing()
     return 0
 
 

@@ -11,10 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from common.auth import AuthInterceptor, TokenAuthenticator
 from common.clock import Clock, SystemClock
 from common.config import TenantsConfig
+from common.grpc.log_context import LogContextInterceptor
 from common.grpc.metrics import ServerMetrics
 from common.grpc.server import RunningServer, start_server
 from common.metrics import MetricsServer, serve_metrics
 from common.periodic import Periodic
+from common.streams import LiveLog, StreamSettings
+from ticket_service.adapters.event_stream import TicketEventReader
+from ticket_service.adapters.repository import EVENTS_CHANNEL, StoredEvent
 from ticket_service.chatwoot import ChatwootClient, CircuitBreaker
 from ticket_service.chatwoot.metrics import ChatwootCallMetrics
 from ticket_service.entrypoints.grpc_servicer import ERROR_DOMAIN, SERVICE, TicketServicer
@@ -37,6 +41,7 @@ class TicketApp:
     server: RunningServer
     dispatcher: ChatwootDispatcher | None
     metrics: TicketMetrics
+    events: LiveLog[StoredEvent]
     metrics_server: MetricsServer | None = None
 
     @property
@@ -57,10 +62,12 @@ async def start(
     reconcile: ReconcileSettings | None = None,
     retention: RetentionSettings | None = None,
     metrics_listen: str | None = None,
+    streams: StreamSettings | None = None,
 ) -> TicketApp:
     """Start serving; with `sync`, also deliver the Chatwoot outbox; with `reconcile`, also
     reconcile each integration with Chatwoot's conversation list; with `retention`, also
-    delete bookkeeping rows past their time; with `metrics_listen`, also serve /metrics."""
+    delete bookkeeping rows past their time; with `metrics_listen`, also serve /metrics.
+    `streams` tunes WatchTicketEvents (buffers, heartbeats, the poll)."""
     clock = clock or SystemClock()
     metrics = TicketMetrics()
     clients = chatwoot_clients(tenants, clock, sync or DispatchSettings(), metrics.chatwoot)
@@ -68,8 +75,24 @@ async def start(
     if sync is not None:
         dispatcher = ChatwootDispatcher(engine, clients, clock, sync)
     wake = dispatcher.wake if dispatcher else _nothing
-    service = TicketService(engine, clock, on_sync_queued=wake)
-    servicer = TicketServicer(service, SyncTasks(service, on_sync_queued=wake), metrics)
+    reader = TicketEventReader(engine)
+    events = LiveLog(
+        reader,
+        name="ticket-events",
+        channel=EVENTS_CHANNEL,
+        database_url=engine.url.render_as_string(hide_password=False),
+        settings=streams,
+    )
+    service = TicketService(
+        engine,
+        clock,
+        on_sync_queued=wake,
+        # With NOTIFY, this process's commits wake the streams like any other replica's.
+        on_events_committed=None if events.uses_notify else events.committed,
+    )
+    servicer = TicketServicer(
+        service, SyncTasks(service, on_sync_queued=wake), metrics, events=events
+    )
 
     def register(server: grpc.aio.Server) -> list[str]:
         ticket_service_pb2_grpc.add_TicketServiceServicer_to_server(servicer, server)
@@ -81,8 +104,13 @@ async def start(
         interceptors=[
             ServerMetrics(metrics.registry),
             AuthInterceptor(TokenAuthenticator(tenants), error_domain=ERROR_DOMAIN),
+            # Inside the auth interceptor: it names the caller's tenant.
+            LogContextInterceptor(),
         ],
     )
+    events.start()
+    server.on_stopping.append(events.close)
+    server.on_stop.append(reader.close)
     metrics_server = await serve_metrics(
         metrics_listen,
         metrics.registry,
@@ -111,7 +139,7 @@ async def start(
 
     server.on_stop.append(close_clients)
     server.on_stop.append(engine.dispose)
-    return TicketApp(engine, service, server, dispatcher, metrics, metrics_server)
+    return TicketApp(engine, service, server, dispatcher, metrics, events, metrics_server)
 
 
 def chatwoot_clients(

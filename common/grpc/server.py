@@ -37,9 +37,14 @@ class RunningServer:
     health: health.aio.HealthServicer
     port: int
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Run when stopping begins, before the grace period: long-lived streams end here with
+    # a status that says where to resume, instead of being cancelled when it runs out.
+    on_stopping: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def stop(self, grace: float) -> None:
         await self.health.enter_graceful_shutdown()
+        for callback in self.on_stopping:
+            await callback()
         await self.server.stop(grace)
         for callback in self.on_stop:
             await callback()

@@ -8,7 +8,7 @@ generic message: never UNKNOWN, never a stack trace to the caller.
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 import grpc
@@ -22,6 +22,7 @@ from common import errors
 log = structlog.get_logger(__name__)
 
 _CODES: list[tuple[type[errors.ServiceError], grpc.StatusCode]] = [
+    (errors.OutOfRange, grpc.StatusCode.OUT_OF_RANGE),
     (errors.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
     (errors.NotFound, grpc.StatusCode.NOT_FOUND),
     (errors.AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
@@ -30,6 +31,7 @@ _CODES: list[tuple[type[errors.ServiceError], grpc.StatusCode]] = [
     (errors.Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
     (errors.PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
     (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
+    (errors.ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
 ]
 
 
@@ -122,6 +124,24 @@ def _guard(method: Callable[..., Awaitable[Any]], empty: Callable[[], Any], doma
     return guarded
 
 
+def _guard_stream(method: Callable[..., AsyncIterator[Any]], domain: str) -> Any:
+    """`_guard` for a server-streaming method (an async generator): the messages already
+    sent stay sent, and the error becomes the stream's final status."""
+
+    @functools.wraps(method)
+    async def guarded(self: Any, request: Any, context: Any) -> AsyncIterator[Any]:
+        try:
+            async for response in method(self, request, context):
+                yield response
+        except errors.ServiceError as error:
+            _fail(context, to_status(error, domain=domain))
+        except Exception:
+            log.exception("rpc_failed", rpc=method.__name__)
+            _fail(context, internal_status(domain=domain))
+
+    return guarded
+
+
 def map_service_errors(
     service: descriptor.ServiceDescriptor, *, domain: str
 ) -> Callable[[ServicerT], ServicerT]:
@@ -132,6 +152,9 @@ def map_service_errors(
         for method in service.methods:
             implementation = servicer.__dict__.get(method.name)
             if implementation is None:
+                continue
+            if method.server_streaming:
+                setattr(servicer, method.name, _guard_stream(implementation, domain))
                 continue
             empty = message_factory.GetMessageClass(method.output_type)
             setattr(servicer, method.name, _guard(implementation, empty, domain))

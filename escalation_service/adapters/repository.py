@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.errors import Aborted, ServiceError
+from common.tracing import current_traceparent
 from escalation_service.adapters.tables import (
     agents,
     consumer_cursors,
@@ -228,6 +229,7 @@ def view_values(tenant_id: str, view: TicketView) -> dict[str, Any]:
         "snoozed": view.snoozed,
         "replied": view.replied,
         "update_time": view.update_time,
+        "conversation_id": view.conversation_id,
     }
 
 
@@ -244,6 +246,7 @@ def _view(row: Row[Any]) -> TicketView:
         snoozed=row.snoozed,
         replied=row.replied,
         update_time=row.update_time,
+        conversation_id=row.conversation_id,
     )
 
 
@@ -356,6 +359,8 @@ class Escalations(_Repository):
                 id=escalation.id,
                 effects_attempts=0,
                 effects_due_time=due,
+                # Inside the decision's span (or the RPC's): the effects continue its trace.
+                trace_context=current_traceparent(),
                 **_escalation_values(escalation),
             ),
             Aborted("the ticket was escalated meanwhile"),
@@ -444,23 +449,23 @@ class Escalations(_Repository):
 
 async def claim_due_effects(
     conn: AsyncConnection, now: datetime, lease: timedelta, limit: int
-) -> list[tuple[str, str]]:
-    """(tenant, escalation id) of escalations whose effects are due, across tenants, leased
-    for `lease` so another replica leaves them alone meanwhile."""
+) -> list[tuple[str, str, str]]:
+    """(tenant, escalation id, trace context) of escalations whose effects are due, across
+    tenants, leased for `lease` so another replica leaves them alone meanwhile."""
     c = escalations.c
     query = (
-        select(c.tenant_id, c.id)
+        select(c.tenant_id, c.id, c.trace_context)
         .where(c.effects_state == EffectsState.PENDING.value, c.effects_due_time <= now)
         .order_by(c.effects_due_time)
         .limit(limit)
     )
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    claimed = [(row.tenant_id, row.id) for row in await conn.execute(query)]
+    claimed = [(row.tenant_id, row.id, row.trace_context) for row in await conn.execute(query)]
     if claimed:
         await conn.execute(
             update(escalations)
-            .where(tuple_(c.tenant_id, c.id).in_(claimed))
+            .where(tuple_(c.tenant_id, c.id).in_([(tenant, id_) for tenant, id_, _ in claimed]))
             .values(effects_due_time=now + lease)
         )
     return claimed

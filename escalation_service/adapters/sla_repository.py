@@ -27,12 +27,14 @@ from escalation_service.domain.business_hours import BusinessCalendar, WeeklyHou
 from escalation_service.domain.policy import Priority
 from escalation_service.domain.sla import Metric, NamedCalendar, SlaPolicy
 from escalation_service.domain.sla_clock import (
+    ClockRisk,
     ClockState,
     Fired,
     FireKind,
     Phase,
     SlaClock,
     clock_state,
+    open_clock_risk,
 )
 
 # The most policies or calendars a list returns; tenants have a handful, so there is no
@@ -346,19 +348,33 @@ async def due_tickets(conn: AsyncConnection, now: datetime, limit: int) -> list[
     return list(dict.fromkeys(DueTicket(row.tenant_id, row.ticket_id) for row in rows))
 
 
-async def clock_counts(conn: AsyncConnection) -> dict[tuple[Metric, ClockState], int]:
-    """How many clocks there are of each metric and state, across tenants: one grouped
-    count, for the metrics endpoint."""
+@dataclass(frozen=True)
+class ClockTally:
+    """How many clocks there are of each state, across tenants, and how many of each
+    tenant's open clocks stand at each risk: for the metrics endpoint."""
+
+    by_state: dict[tuple[Metric, ClockState], int]
+    open_by_risk: dict[tuple[str, Metric, ClockRisk], int]
+
+
+async def clock_tally(conn: AsyncConnection) -> ClockTally:
+    """One grouped count over the clocks table."""
     c = sla_clocks.c
     rows = await conn.execute(
-        select(c.metric, c.phase, c.breached, func.count()).group_by(c.metric, c.phase, c.breached)
+        select(c.tenant_id, c.metric, c.phase, c.warned, c.breached, func.count()).group_by(
+            c.tenant_id, c.metric, c.phase, c.warned, c.breached
+        )
     )
-    counts: dict[tuple[Metric, ClockState], int] = {}
-    for metric, phase, breached, count in rows:
-        state = clock_state(Phase(phase), breached=bool(breached))
-        key = (Metric(metric), state)
-        counts[key] = counts.get(key, 0) + count
-    return counts
+    tally = ClockTally({}, {})
+    for tenant_id, metric_name, phase_name, warned, breached, count in rows:
+        metric, phase = Metric(metric_name), Phase(phase_name)
+        state = (metric, clock_state(phase, breached=bool(breached)))
+        tally.by_state[state] = tally.by_state.get(state, 0) + count
+        risk = open_clock_risk(phase, warned=bool(warned), breached=bool(breached))
+        if risk is not None:
+            key = (str(tenant_id), metric, risk)
+            tally.open_by_risk[key] = tally.open_by_risk.get(key, 0) + count
+    return tally
 
 
 # --- the SLA log --------------------------------------------------------------------------

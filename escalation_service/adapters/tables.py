@@ -86,6 +86,9 @@ ticket_views = Table(
     # A person has replied publicly at some time (SLA next response starts after one).
     Column("replied", Boolean, nullable=False, server_default=false()),
     Column("update_time", UtcDateTime, nullable=False),
+    # The ticket's Chatwoot conversation (a ticket's link never changes); 0 when it has
+    # none, or when the view was made before this column.
+    Column("conversation_id", BigInteger, nullable=False, server_default="0"),
     PrimaryKeyConstraint("tenant_id", "ticket_id"),
     Index(None, "tenant_id", "assignee_id"),
 )
@@ -122,6 +125,9 @@ escalations = Table(
     Column("acknowledge_time", UtcDateTime),
     Column("end_time", UtcDateTime),
     Column("version", Integer, nullable=False),
+    # The W3C traceparent of the decision (or RPC) that opened it: its effects continue
+    # that trace.
+    Column("trace_context", String(64), nullable=False, server_default=""),
     PrimaryKeyConstraint("tenant_id", "id"),
     # At most one open escalation per ticket, enforced by the database: two replicas
     # deciding on the same ticket at once cannot both escalate it.
@@ -295,4 +301,34 @@ sla_events = Table(
         "due_time",
         unique=True,
     ),
+)
+
+# One row per tenant: the newest cursor of its escalation event log. Cursors are allocated
+# under this row's lock by the transaction's last statement, so cursor order is commit
+# order: a reader at cursor N can never miss a row that commits later with a smaller one.
+escalation_event_heads = Table(
+    "escalation_event_heads",
+    metadata,
+    Column("tenant_id", String(63), nullable=False),
+    Column("last_cursor", BigInteger, nullable=False),
+    PrimaryKeyConstraint("tenant_id"),
+)
+
+# What changed, one row per change, in the transaction of the change (see
+# escalation_service/domain/events.py).
+escalation_events = Table(
+    "escalation_events",
+    metadata,
+    Column("tenant_id", String(63), nullable=False),
+    Column("cursor", BigInteger, nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("ticket_id", String(36), nullable=False),
+    Column("escalation_id", String(36), nullable=False),
+    Column("suggestion_id", String(36), nullable=False),
+    Column("agent_id", String(64), nullable=False),
+    Column("conversation_id", BigInteger),
+    Column("payload", JSON, nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "cursor"),
+    Index(None, "tenant_id", "ticket_id", "cursor"),
 )

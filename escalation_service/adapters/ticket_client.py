@@ -15,6 +15,7 @@ import grpc
 from google.protobuf import json_format
 
 from common.config import Source, TenantsConfig
+from common.grpc.client import idempotent, open_channel
 from escalation_service.domain.policy import Priority
 from escalation_service.domain.tickets import EventType, TicketEvent, ticket_key
 from escalation_service.service.ports import TicketRefused, TicketServiceError
@@ -24,11 +25,7 @@ from ticketing.ticket.v1.ticket_event_pb2 import TicketEvent as TicketEventProto
 if TYPE_CHECKING:
     from ticketing.ticket.v1.ticket_service_pb2_grpc import TicketServiceAsyncStub
 
-CHANNEL_OPTIONS: list[tuple[str, int]] = [
-    ("grpc.initial_reconnect_backoff_ms", 500),
-    ("grpc.max_reconnect_backoff_ms", 5_000),
-    ("grpc.keepalive_time_ms", 30_000),
-]
+TICKET_SERVICE = ticket_service_pb2.DESCRIPTOR.services_by_name["TicketService"]
 _REFUSALS = {
     grpc.StatusCode.NOT_FOUND,
     grpc.StatusCode.FAILED_PRECONDITION,
@@ -74,6 +71,7 @@ def event_from_proto(event: TicketEventProto) -> TicketEvent:
         actor=event.actor,
         after=after,
         create_time=event.create_time.ToDatetime(tzinfo=UTC),
+        trace_parent=event.trace_parent,
     )
 
 
@@ -98,8 +96,8 @@ class GrpcTickets:
         return tuple(self._tokens)
 
     def open(self) -> None:
-        self._channel = grpc.aio.insecure_channel(
-            self._target, options=CHANNEL_OPTIONS, interceptors=self._interceptors
+        self._channel = open_channel(
+            self._target, retry=[idempotent(TICKET_SERVICE)], interceptors=self._interceptors
         )
         self._stub = ticket_service_pb2_grpc.TicketServiceStub(self._channel)
 
@@ -145,7 +143,10 @@ class GrpcTickets:
             "delete_time": ticket.delete_time.ToJsonString()
             if ticket.HasField("delete_time")
             else None,
-            "conversation": {"inbox_id": ticket.conversation.inbox_id},
+            "conversation": {
+                "inbox_id": ticket.conversation.inbox_id,
+                "conversation_id": ticket.conversation.conversation_id,
+            },
             "snoozed": ticket.snoozed,
         }
 

@@ -57,6 +57,24 @@ def clock_state(phase: Phase, *, breached: bool) -> ClockState:
     return ClockState.RUNNING
 
 
+class ClockRisk(StrEnum):
+    """How an open (running or paused) clock stands: what an operator watching the desk
+    needs, as the warning has fired or the breach has."""
+
+    ON_TRACK = "on_track"
+    WARNING = "warning"
+    BREACHED = "breached"
+
+
+def open_clock_risk(phase: Phase, *, warned: bool, breached: bool) -> ClockRisk | None:
+    """None for a stopped clock: it is history, not risk."""
+    if phase is Phase.STOPPED:
+        return None
+    if breached:
+        return ClockRisk.BREACHED
+    return ClockRisk.WARNING if warned else ClockRisk.ON_TRACK
+
+
 class FireKind(StrEnum):
     WARNING = "warning"
     BREACH = "breach"

@@ -47,6 +47,8 @@ class TicketEvent:
     actor: str
     after: Mapping[str, Any]
     create_time: datetime
+    # The W3C traceparent of the change's request: acting on the event continues its trace.
+    trace_parent: str = ""
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ class TicketView:
     snoozed: bool = False
     # A person has publicly replied at some time (SLA's next response starts after one).
     replied: bool = False
+    # The Chatwoot conversation's id; 0 when the ticket has none (or it is not known).
+    conversation_id: int = 0
     # Not stored: set while applying an event, for the caller to act on.
     new_message: CustomerMessage | None = field(default=None, compare=False)
 
@@ -109,6 +113,7 @@ class TicketView:
             deleted=bool(record.get("delete_time")),
             inbox_id=int(conversation.get("inbox_id") or 0),
             snoozed=bool(record.get("snoozed")),
+            conversation_id=int(conversation.get("conversation_id") or 0),
         )
 
     def apply(self, event: TicketEvent) -> None:

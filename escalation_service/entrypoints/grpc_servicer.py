@@ -4,14 +4,14 @@ result. The tenant comes from the caller's credential, never from the request.""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeAlias, TypeVar
 
 import grpc
 from google.protobuf import message
 
 from common.auth import current_principal
-from common.errors import FailedPrecondition, InvalidArgument, Unavailable, excerpt
+from common.errors import FailedPrecondition, InvalidArgument, Unavailable, Violations, excerpt
 from common.grpc.mapping import fingerprint, uuid_from_name
 from common.grpc.status import map_service_errors
 from common.pagination import (
@@ -21,11 +21,14 @@ from common.pagination import (
     next_page_token,
     page_size,
 )
+from common.streams import LiveLog, ProtoCache, start_cursor
+from escalation_service.domain.events import EventType, StoredEvent
 from escalation_service.domain.reasons import Reason
 from escalation_service.domain.tickets import ticket_key
 from escalation_service.entrypoints import proto_mapping as mapping
 from escalation_service.service.agent_directory import AgentDirectory
 from escalation_service.service.escalations import AiAnswer, EscalationService, RequestKey
+from escalation_service.service.event_filter import EventFilter
 from ticket_service.chatwoot import ChatwootError
 from ticketing.escalation.v1 import (
     agent_pb2,
@@ -39,6 +42,7 @@ ERROR_DOMAIN = "ticketing.escalation.v1"
 SERVICE = escalation_service_pb2.DESCRIPTOR.services_by_name["EscalationService"]
 AGENT_FIELDS = ("display_name", "email", "skills", "capacity", "availability")
 MAX_AGENT_ID = 64
+MAX_EVENTS_PAGE = 1000
 
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 R = TypeVar("R", bound=message.Message)
@@ -92,9 +96,16 @@ def _request_id(request: Any) -> str:
 
 @map_service_errors(SERVICE, domain=ERROR_DOMAIN)
 class EscalationServicer(escalation_service_pb2_grpc.EscalationServiceServicer):
-    def __init__(self, service: EscalationService, directory: AgentDirectory) -> None:
+    def __init__(
+        self,
+        service: EscalationService,
+        directory: AgentDirectory,
+        events: LiveLog[StoredEvent] | None = None,
+    ) -> None:
         self._service = service
         self._directory = directory
+        self._events = events
+        self._event_protos = ProtoCache(mapping.event_to_proto)
 
     async def _once(
         self,
@@ -414,6 +425,71 @@ class EscalationServicer(escalation_service_pb2_grpc.EscalationServiceServicer):
         return escalation_service_pb2.SyncAgentsResponse(
             seen=report.seen, added=report.added, changed=report.changed, removed=report.removed
         )
+
+    # --- the event log ------------------------------------------------------------------
+
+    async def ListEscalationEvents(
+        self, request: escalation_service_pb2.ListEscalationEventsRequest, context: Context
+    ) -> escalation_service_pb2.ListEscalationEventsResponse:
+        if request.after_cursor < 0:
+            raise InvalidArgument.single("after_cursor", "must not be negative")
+        limit = page_size(request.page_size, default=100, maximum=MAX_EVENTS_PAGE)
+        ticket_id = ticket_id_from_name(request.ticket) if request.ticket else ""
+        events, head = await self._service.list_events(
+            current_principal().tenant_id,
+            after_cursor=request.after_cursor,
+            limit=limit,
+            ticket_id=ticket_id,
+        )
+        return escalation_service_pb2.ListEscalationEventsResponse(
+            events=[mapping.event_to_proto(e) for e in events], head_cursor=head
+        )
+
+    async def WatchEscalationEvents(
+        self, request: escalation_service_pb2.WatchEscalationEventsRequest, context: Context
+    ) -> AsyncIterator[escalation_service_pb2.WatchEscalationEventsResponse]:
+        if self._events is None:
+            raise Unavailable("this server does not stream events", reason="STREAMS_DISABLED")
+        tenant_id = current_principal().tenant_id
+        after_cursor, where = _watch_request(request)
+        if where.ticket_id:
+            await self._service.ensure_ticket(tenant_id, where.ticket_id)  # NOT_FOUND
+        async for progress in self._events.watch(
+            tenant_id, after_cursor=after_cursor, matches=where.matches
+        ):
+            yield escalation_service_pb2.WatchEscalationEventsResponse(
+                events=[self._event_protos.get(tenant_id, e) for e in progress.entries],
+                resume_cursor=progress.resume_cursor,
+            )
+
+
+def _watch_request(
+    request: escalation_service_pb2.WatchEscalationEventsRequest,
+) -> tuple[int | None, EventFilter]:
+    """The cursor to start after (None: now) and the filters; INVALID_ARGUMENT naming every
+    bad field at once."""
+    violations = Violations()
+    after_cursor = start_cursor(request.start_position, request.after_cursor, violations)
+    types: set[EventType] = set()
+    for index, number in enumerate(request.types):
+        try:
+            types.add(mapping.event_type_from_proto(number, field=f"types[{index}]"))
+        except InvalidArgument as error:
+            violations.items.extend(error.violations)
+    ticket_id = ""
+    if request.ticket:
+        try:
+            ticket_id = ticket_id_from_name(request.ticket)
+        except InvalidArgument as error:
+            violations.items.extend(error.violations)
+    if request.chatwoot_conversation_id < 0:
+        violations.add("chatwoot_conversation_id", "must not be negative")
+    violations.raise_if_any()
+    return after_cursor, EventFilter(
+        ticket_id=ticket_id,
+        types=frozenset(types),
+        conversation_id=request.chatwoot_conversation_id or None,
+    )
 
 
 def raise_open(name: str) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from google.protobuf import struct_pb2
+
 from common.errors import InvalidArgument
 from common.grpc.mapping import enum_from_proto, enum_to_proto, optional_enum, timestamp
 from escalation_service.domain.agents import Agent
@@ -15,6 +17,7 @@ from escalation_service.domain.escalation import (
     Suggestion,
     SuggestionState,
 )
+from escalation_service.domain.events import EventType, StoredEvent
 from escalation_service.domain.policy import (
     CriticalPhrases,
     Level,
@@ -25,7 +28,7 @@ from escalation_service.domain.policy import (
 )
 from escalation_service.domain.reasons import Reason
 from escalation_service.domain.selection import Availability
-from ticketing.escalation.v1 import agent_pb2, escalation_pb2, policy_pb2
+from ticketing.escalation.v1 import agent_pb2, escalation_event_pb2, escalation_pb2, policy_pb2
 from ticketing.ticket.v1 import enums_pb2
 
 
@@ -260,3 +263,30 @@ def policy_changes(proto: policy_pb2.EscalationPolicy, paths: list[str]) -> dict
         else:
             changes[path] = getattr(proto, path)
     return changes
+
+
+def event_to_proto(event: StoredEvent) -> escalation_event_pb2.EscalationEvent:
+    payload = struct_pb2.Struct()
+    payload.update(event.payload)
+    return escalation_event_pb2.EscalationEvent(
+        name=f"escalationEvents/{event.cursor}",
+        cursor=event.cursor,
+        type=enum_to_proto(
+            event.type, escalation_event_pb2.EscalationEventType, "ESCALATION_EVENT_TYPE"
+        ),
+        ticket=f"tickets/{event.ticket_id}" if event.ticket_id else "",
+        escalation=f"escalations/{event.escalation_id}" if event.escalation_id else "",
+        suggestion=f"suggestions/{event.suggestion_id}" if event.suggestion_id else "",
+        agent=f"agents/{event.agent_id}" if event.agent_id else "",
+        chatwoot_conversation_id=event.conversation_id or 0,
+        payload=payload,
+        create_time=timestamp(event.create_time),
+    )
+
+
+def event_type_from_proto(number: int, *, field: str = "type") -> EventType:
+    if number == escalation_event_pb2.ESCALATION_EVENT_TYPE_UNSPECIFIED:
+        raise InvalidArgument.single(field, "must name an event type, not UNSPECIFIED")
+    return enum_from_proto(
+        number, escalation_event_pb2.EscalationEventType, "ESCALATION_EVENT_TYPE", EventType, field
+    )

@@ -16,6 +16,7 @@ from common.clock import Clock
 from common.config import TenantsConfig
 from common.errors import Aborted
 from escalation_service.domain.agents import Agent
+from escalation_service.domain.events import availability_event
 from escalation_service.domain.selection import Availability
 from escalation_service.service.escalations import EscalationService
 from ticket_service.chatwoot import Agent as ChatwootAgent
@@ -95,16 +96,16 @@ class AgentDirectory:
                 presence = Availability(entry.availability_status.value)
                 current = known.get(agent_id)
                 if current is None:
-                    await uow.agents.add(
-                        Agent(
-                            agent_id,
-                            entry.available_name or entry.name,
-                            entry.email or "",
-                            presence,
-                            now,
-                            chatwoot_availability=presence,
-                        )
+                    new = Agent(
+                        agent_id,
+                        entry.available_name or entry.name,
+                        entry.email or "",
+                        presence,
+                        now,
+                        chatwoot_availability=presence,
                     )
+                    await uow.agents.add(new)
+                    uow.record(availability_event(None, new, now))
                     added += 1
                     came_online |= presence is Availability.ONLINE
                     continue
@@ -123,6 +124,7 @@ class AgentDirectory:
                 )
                 if update != current:
                     await uow.agents.save(update.with_changes(update_time=now))
+                    uow.record(availability_event(current, update, now))
                     changed += 1
                     came_online |= (
                         update.availability is Availability.ONLINE
@@ -135,13 +137,13 @@ class AgentDirectory:
                     and not agent.removed_from_chatwoot
                 ):
                     # Offline too, so nothing that lists online agents shows them.
-                    await uow.agents.save(
-                        agent.with_changes(
-                            removed_from_chatwoot=True,
-                            availability=Availability.OFFLINE,
-                            update_time=now,
-                        )
+                    gone = agent.with_changes(
+                        removed_from_chatwoot=True,
+                        availability=Availability.OFFLINE,
+                        update_time=now,
                     )
+                    await uow.agents.save(gone)
+                    uow.record(availability_event(agent, gone, now))
                     removed += 1
             await uow.commit()
         if came_online:

@@ -15,6 +15,9 @@ from datetime import datetime, timedelta
 import structlog
 
 from common.clock import Clock
+from common.logging import log_context
+from common.tracing import continued_span, tracer
+from escalation_service.domain.events import escalation_event
 from escalation_service.domain.policy import Policy
 from escalation_service.domain.sentiment import SentimentReading
 from escalation_service.domain.sla_tracking import sla_event
@@ -90,6 +93,19 @@ class EventConsumer:
         return self._caught_up.get(tenant_id)
 
     async def _apply(self, tenant_id: str, cursor: int, event: TicketEvent) -> bool:
+        # A child of the request that made the change: one trace from a Chatwoot webhook
+        # (or an API call) to what this service decides about it.
+        with (
+            continued_span(
+                "ticket_event",
+                event.trace_parent,
+                {"ticket_event.cursor": event.cursor, "ticket_event.type": event.type.value},
+            ),
+            log_context(tenant=tenant_id, cursor=event.cursor),
+        ):
+            return await self._apply_traced(tenant_id, cursor, event)
+
+    async def _apply_traced(self, tenant_id: str, cursor: int, event: TicketEvent) -> bool:
         policy: Policy | None = None
         reading: SentimentReading | None = None
         text = _customer_text(event)
@@ -109,9 +125,12 @@ class EventConsumer:
                 if view.new_message is not None and policy is not None:
                     # The version that read the text decides too, and the explanation
                     # names it.
-                    outcome = await self._service.on_customer_message(
-                        uow, policy, view, reading, view.new_message.text
-                    )
+                    with tracer().start_as_current_span("escalation_decision") as span:
+                        outcome = await self._service.on_customer_message(
+                            uow, policy, view, reading, view.new_message.text
+                        )
+                        span.set_attribute("escalation.escalate", outcome.decision.escalate)
+                        span.set_attribute("escalation.rule", outcome.decision.explanation.rule)
                     if outcome.decision.escalate:
                         log.info(
                             "message_decision",
@@ -175,6 +194,7 @@ class EventConsumer:
             else:
                 escalation.resolve(now)
             await uow.escalations.save(escalation)
+            uow.record(escalation_event(escalation, now))
             log.info(
                 "escalation_closed_with_ticket",
                 tenant=uow.tenant_id,

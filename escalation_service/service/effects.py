@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import quote
@@ -20,9 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.backoff import Backoff
 from common.clock import Clock
+from common.logging import log_context
+from common.tracing import continued_span, untraced
 from escalation_service.adapters.repository import claim_due_effects
 from escalation_service.domain.agents import Agent
 from escalation_service.domain.escalation import Effect, Escalation
+from escalation_service.domain.events import escalation_event
 from escalation_service.domain.policy import Policy
 from escalation_service.domain.selection import Availability
 from escalation_service.service.ports import TicketRefused, Tickets, TicketServiceError
@@ -75,9 +79,16 @@ class EffectsSettings:
 
 class EffectsWorker:
     def __init__(
-        self, engine: AsyncEngine, tickets: Tickets, clock: Clock, settings: EffectsSettings
+        self,
+        engine: AsyncEngine,
+        tickets: Tickets,
+        clock: Clock,
+        settings: EffectsSettings,
+        *,
+        on_events_committed: Callable[[str], None] | None = None,
     ) -> None:
         self._engine = engine
+        self._events_committed = on_events_committed
         self._tickets = tickets
         self._clock = clock
         self._settings = settings
@@ -87,6 +98,9 @@ class EffectsWorker:
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+
+    def _unit_of_work(self, tenant_id: str) -> UnitOfWork:
+        return UnitOfWork(self._engine, tenant_id, on_events_committed=self._events_committed)
 
     def wake(self) -> None:
         self._wake.set()
@@ -110,8 +124,10 @@ class EffectsWorker:
     async def _run(self) -> None:
         while not self._stopping:
             try:
-                while not self._stopping and await self.run_once():
-                    pass
+                # Each escalation's effects continue the trace of its decision.
+                with untraced():
+                    while not self._stopping and await self.run_once():
+                        pass
             except Exception:
                 log.exception("effects_pass_failed")
             with contextlib.suppress(TimeoutError):
@@ -126,12 +142,20 @@ class EffectsWorker:
             claimed = await claim_due_effects(
                 conn, self._clock.now(), self._settings.lease, self._settings.batch
             )
-        for tenant_id, escalation_id in claimed:
-            await self._carry_out(tenant_id, escalation_id)
+        for tenant_id, escalation_id, trace_context in claimed:
+            # A child of the decision that opened the escalation: the ticket service's
+            # changes, and its Chatwoot calls after them, stay in that trace.
+            with (
+                continued_span(
+                    "escalation_effects", trace_context, {"escalation.id": escalation_id}
+                ),
+                log_context(tenant=tenant_id),
+            ):
+                await self._carry_out(tenant_id, escalation_id)
         return len(claimed)
 
     async def _carry_out(self, tenant_id: str, escalation_id: str) -> None:
-        async with UnitOfWork(self._engine, tenant_id) as uow:
+        async with self._unit_of_work(tenant_id) as uow:
             escalation = await uow.escalations.get(escalation_id)
             policy = await uow.policies.current()
             agent = await uow.agents.get(escalation.assignee_id) if escalation else None
@@ -146,7 +170,7 @@ class EffectsWorker:
             except TicketServiceError as error:
                 await self._retry_later(tenant_id, escalation_id, str(error))
                 return
-            async with UnitOfWork(self._engine, tenant_id) as uow:
+            async with self._unit_of_work(tenant_id) as uow:
                 current = await uow.escalations.get(escalation_id, for_update=True)
                 if current is None:
                     return
@@ -187,12 +211,15 @@ class EffectsWorker:
     async def _failed(self, tenant_id: str, escalation_id: str, error: str) -> None:
         """The ticket service refused for good: end the escalation, and hand back the
         capacity it took if the ticket still counts against that agent only because of it."""
-        async with UnitOfWork(self._engine, tenant_id) as uow:
+        async with self._unit_of_work(tenant_id) as uow:
             escalation = await uow.escalations.get(escalation_id, for_update=True)
             if escalation is None:
                 return
+            was_open = escalation.state.is_open
             escalation.effects_failed(error, self._clock.now())
             await uow.escalations.save(escalation)
+            if was_open:
+                uow.record(escalation_event(escalation, escalation.update_time))
             view = await uow.tickets.get(escalation.ticket_id, for_update=True)
             if (
                 view is not None
@@ -210,7 +237,7 @@ class EffectsWorker:
         )
 
     async def _retry_later(self, tenant_id: str, escalation_id: str, error: str) -> None:
-        async with UnitOfWork(self._engine, tenant_id) as uow:
+        async with self._unit_of_work(tenant_id) as uow:
             escalation = await uow.escalations.get(escalation_id, for_update=True)
             if escalation is None:
                 return

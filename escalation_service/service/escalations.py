@@ -31,7 +31,13 @@ from escalation_service.domain.decision import (
     manual_decision,
     sla_decision,
 )
-from escalation_service.domain.escalation import Escalation, Suggestion, SuggestionState
+from escalation_service.domain.escalation import Escalation, State, Suggestion, SuggestionState
+from escalation_service.domain.events import (
+    StoredEvent,
+    availability_event,
+    escalation_event,
+    suggestion_event,
+)
 from escalation_service.domain.policy import Policy, check_skills
 from escalation_service.domain.reasons import Reason, Trigger
 from escalation_service.domain.selection import Availability, candidates, required_skills
@@ -89,19 +95,22 @@ class EscalationService:
         *,
         on_effects_queued: Callable[[], None] = lambda: None,
         metrics: EscalationMetrics | None = None,
+        on_events_committed: Callable[[str], None] | None = None,
     ) -> None:
+        """`on_events_committed(tenant)`: told after a unit of work committed events."""
         self.metrics = metrics or EscalationMetrics()
         self._engine = engine
         self._tickets = tickets
         self._analyzer_for = analyzers
         self._clock = clock
         self._effects_queued = on_effects_queued
+        self._events_committed = on_events_committed
 
     def now(self) -> datetime:
         return self._clock.now()
 
     def unit_of_work(self, tenant_id: str) -> UnitOfWork:
-        return UnitOfWork(self._engine, tenant_id)
+        return UnitOfWork(self._engine, tenant_id, on_events_committed=self._events_committed)
 
     # --- reading text -------------------------------------------------------------------
 
@@ -199,6 +208,7 @@ class EscalationService:
                 create_time=self._clock.now(),
             )
             await uow.suggestions.add(suggestion)
+            uow.record(suggestion_event(suggestion, suggestion.create_time))
             log.info(
                 "escalation_suggested",
                 tenant=uow.tenant_id,
@@ -321,6 +331,7 @@ class EscalationService:
                 )
             current.supersede(self._clock.now())
             await uow.escalations.save(current)
+            uow.record(escalation_event(current, current.update_time))
         return await self._escalate(
             uow,
             policy,
@@ -379,6 +390,7 @@ class EscalationService:
         )
         escalation.settle_effects()
         await uow.escalations.add(escalation, due=self._due(escalation, now))
+        uow.record(escalation_event(escalation, now))
         self.metrics.escalated(uow, escalation)
         await self._try_assign(uow, policy, escalation, view)
         log.info(
@@ -427,6 +439,7 @@ class EscalationService:
         await uow.tickets.save(view)
         escalation.assign(candidate.agent_id, previous, now)
         await uow.escalations.save(escalation, due=now)
+        uow.record(escalation_event(escalation, now))
         uow.after_commit(self._effects_queued)
         return True
 
@@ -440,11 +453,18 @@ class EscalationService:
                 return 0
             policy = await uow.policies.current()
             directory = await uow.agents.list()
-            for escalation in queued:
-                view = await uow.tickets.get(escalation.ticket_id)
+            for candidate in queued:
+                # Lock the ticket, then re-read the escalation under it (the order every
+                # writer takes): a concurrent pass, here or on another replica, may have
+                # assigned or ended it since the list was read.
+                view = await uow.tickets.get(candidate.ticket_id, for_update=True)
+                escalation = await uow.escalations.get(candidate.id, for_update=True)
+                if escalation is None or escalation.state is not State.QUEUED:
+                    continue
                 if view is None or not view.active:
                     escalation.cancel(self._clock.now())
                     await uow.escalations.save(escalation)
+                    uow.record(escalation_event(escalation, escalation.update_time))
                     continue
                 if not any(a.load(policy.default_agent_capacity).choosable for a in directory):
                     break  # nobody can take anything: the rest stay queued
@@ -479,10 +499,27 @@ class EscalationService:
             if escalation is None:
                 raise NotFound("escalation", f"escalations/{escalation_id}")
             check_etag(etag, escalation.etag)
+            before = escalation.state
             getattr(escalation, action)(self._clock.now())
             await uow.escalations.save(escalation, due=self._due(escalation, self._clock.now()))
+            if escalation.state is not before:  # a repeat changes nothing
+                uow.record(escalation_event(escalation, escalation.update_time))
             await uow.commit()
         return escalation
+
+    # --- the event log ------------------------------------------------------------------
+
+    async def list_events(
+        self, tenant_id: str, *, after_cursor: int, limit: int, ticket_id: str = ""
+    ) -> tuple[list[StoredEvent], int]:
+        """A page of the tenant's event log and its head, read in one transaction (the head
+        is read first: every event up to it is committed, so none is missed)."""
+        async with self.unit_of_work(tenant_id) as uow:
+            head = await uow.events.head()
+            events = await uow.events.read(
+                after_cursor=after_cursor, limit=limit, ticket_id=ticket_id
+            )
+        return events, head
 
     # --- suggestions --------------------------------------------------------------------
 
@@ -538,6 +575,7 @@ class EscalationService:
                 )
             suggestion.accept(escalation.id, actor, comment, self._clock.now())
             await uow.suggestions.save(suggestion)
+            uow.record(suggestion_event(suggestion, self._clock.now()))
             await self._remember(uow, key, suggestion.name)
             await uow.commit()
         return suggestion
@@ -559,6 +597,7 @@ class EscalationService:
                 raise NotFound("suggestion", f"suggestions/{suggestion_id}")
             suggestion.reject(actor, comment, self._clock.now())
             await uow.suggestions.save(suggestion)
+            uow.record(suggestion_event(suggestion, self._clock.now()))
             await self._remember(uow, key, suggestion.name)
             await uow.commit()
         return suggestion
@@ -617,6 +656,7 @@ class EscalationService:
                 agent = Agent(agent_id, "", "", Availability.OFFLINE, now)
                 agent = agent.with_changes(**changes, update_time=now)
                 await uow.agents.add(agent)
+                uow.record(availability_event(None, agent, now))
             else:
                 agent = agent.with_changes(**changes, update_time=now)
                 await uow.agents.save(agent)
@@ -631,9 +671,9 @@ class EscalationService:
             agent = await uow.agents.get(agent_id)
             if agent is None:
                 raise NotFound("agent", f"agents/{agent_id}")
-            await uow.agents.save(
-                agent.with_changes(availability=availability, update_time=self._clock.now())
-            )
+            changed = agent.with_changes(availability=availability, update_time=self._clock.now())
+            await uow.agents.save(changed)
+            uow.record(availability_event(agent, changed, changed.update_time))
             await uow.commit()
         if availability is Availability.ONLINE:
             await self.assign_queued(tenant_id)

@@ -22,6 +22,7 @@ from common.clock import Clock
 from common.errors import Aborted
 from escalation_service.adapters.sla_repository import SlaLogEntry, due_tickets
 from escalation_service.domain.business_hours import BusinessCalendar
+from escalation_service.domain.events import sla_fired_event
 from escalation_service.domain.sla import Metric, matching
 from escalation_service.domain.sla_clock import Fired, FireKind, SlaClock, SlaEvent, track
 from escalation_service.domain.tickets import TicketView
@@ -39,6 +40,10 @@ class SlaTracker:
     def __init__(self, escalations: EscalationService, clock: Clock) -> None:
         self._escalations = escalations
         self._clock = clock
+
+    def unit_of_work(self, tenant_id: str) -> UnitOfWork:
+        """The service's: its commits tell the event streams (see EscalationService)."""
+        return self._escalations.unit_of_work(tenant_id)
 
     async def on_ticket_event(
         self, uow: UnitOfWork, view: TicketView, event: SlaEvent, when: datetime
@@ -80,6 +85,7 @@ class SlaTracker:
         for item in fired:
             escalation_id = escalation.id if escalation and item in escalating else ""
             await uow.sla_events.add(item, escalation_id, now)
+            uow.record(sla_fired_event(item, escalation_id, now))
             log.info(
                 "sla_" + item.kind.value,
                 tenant=uow.tenant_id,
@@ -147,7 +153,7 @@ class SlaScheduler:
         """Fire what the ticket's clocks have due by `now`; 0 when nothing is (any more),
         or another transaction holds the ticket."""
         try:
-            async with UnitOfWork(self._engine, tenant_id) as uow:
+            async with self._tracker.unit_of_work(tenant_id) as uow:
                 view = await uow.tickets.get(ticket_id, for_update=True, skip_locked=True)
                 if view is None:
                     return 0

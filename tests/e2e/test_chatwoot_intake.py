@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 import grpc
 import pytest
 from google.protobuf import timestamp_pb2
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import ACME, ACME_GATEWAY_TOKEN, ACME_INTEGRATION, START, bearer
 from tests.e2e.conftest import expect_error
@@ -545,3 +547,55 @@ async def test_concurrent_copies_apply_once_and_one_conversation_gets_one_ticket
         ticket_service_pb2.ListTicketMessagesRequest(parent=ticket.name), metadata=ACME
     )
     assert len(history.messages) == 10
+
+
+async def _lock_waiters(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        waiting = await conn.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        )
+        return int(waiting.scalar_one())
+
+
+async def _until_waiting(engine: AsyncEngine, count: int) -> None:
+    for _ in range(200):
+        if await _lock_waiters(engine) >= count:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"fewer than {count} transactions waiting for the ticket's lock")
+
+
+async def test_a_state_that_waited_for_our_assignment_does_not_undo_it(
+    intake: Intake, stub: TicketServiceAsyncStub, engine: AsyncEngine
+) -> None:
+    """Found by the reliability soak: a delivery locks its conversation (counting the echoes
+    expected: none), then waits for the ticket's lock while an escalation's AssignTicket
+    holds it. The assignment commits with its expected echo; the delivery, built before
+    Chatwoot had our write, must not unassign the ticket (Chatwoot would then show the
+    agent and we nobody)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs one writer at a time: the two cannot interleave there")
+    created = await intake.conversation(kind=K.CHATWOOT_EVENT_KIND_CONVERSATION_CREATED)
+    ticket = await intake.ticket(created.ticket)
+    async with engine.begin() as holder:
+        # Someone holds the ticket; the assignment queues for it first, then the delivery.
+        await holder.execute(
+            text("SELECT 1 FROM tickets WHERE id = :id FOR UPDATE"), {"id": ticket.uid}
+        )
+        assign = asyncio.ensure_future(
+            stub.AssignTicket(
+                ticket_service_pb2.AssignTicketRequest(name=ticket.name, assignee_id="7"),
+                metadata=ACME,
+            )
+        )
+        await _until_waiting(engine, 1)
+        delivered = asyncio.create_task(intake.conversation(at=5))  # assignee: nobody
+        await _until_waiting(engine, 2)
+    await assign
+    answer = await delivered
+
+    assert "assignee (none) predates our write" in answer.effects
+    assert (await intake.ticket(ticket.name)).assignee_id == "7"

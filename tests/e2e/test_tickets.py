@@ -385,6 +385,23 @@ async def test_pages_cover_every_ticket_once_even_while_tickets_are_created(clie
     assert seen == list(reversed(created))
 
 
+async def test_customer_pages_cover_every_customer_once(client: Client) -> None:
+    # The clock stands still, so every customer has the same create_time: the keyset's
+    # tie-break on id decides each page's end.
+    for i in range(7):
+        await client.create(f"t{i}", email=f"c{i}@example.com")
+    first = await client.stub.ListCustomers(pb.ListCustomersRequest(page_size=3), metadata=ACME)
+    seen = [c.email for c in first.customers]
+    token = first.next_page_token
+    while token:
+        page = await client.stub.ListCustomers(
+            pb.ListCustomersRequest(page_size=3, page_token=token), metadata=ACME
+        )
+        seen += [c.email for c in page.customers]
+        token = page.next_page_token
+    assert sorted(seen) == [f"c{i}@example.com" for i in range(7)]
+
+
 async def test_a_page_token_is_bound_to_its_filters(client: Client) -> None:
     for i in range(3):
         await client.create(f"t{i}")

@@ -66,20 +66,44 @@ def tenants() -> TenantsConfig:
     return parse_tenants(escalation_tenants_document())
 
 
-@pytest.fixture
-async def escalation_app(
-    database_url: str, tenants: TenantsConfig, clock: ManualClock, ticket_app: bootstrap.TicketApp
-) -> AsyncIterator[escalation_bootstrap.EscalationApp]:
-    app = await escalation_bootstrap.start(
+async def start_escalation_app(
+    database_url: str,
+    tenants: TenantsConfig,
+    clock: ManualClock,
+    ticket_app: bootstrap.TicketApp,
+    **options: Any,
+) -> escalation_bootstrap.EscalationApp:
+    """An escalation service with quick workers, following `ticket_app`."""
+    return await escalation_bootstrap.start(
         engine=create_engine(database_url),
         tenants=tenants,
         listen="127.0.0.1:0",
         ticket_service_target=f"127.0.0.1:{ticket_app.port}",
         clock=clock,
         workers=FAST,
-        metrics_listen="127.0.0.1:0",
+        **options,
+    )
+
+
+@pytest.fixture
+async def escalation_app(
+    database_url: str, tenants: TenantsConfig, clock: ManualClock, ticket_app: bootstrap.TicketApp
+) -> AsyncIterator[escalation_bootstrap.EscalationApp]:
+    app = await start_escalation_app(
+        database_url, tenants, clock, ticket_app, metrics_listen="127.0.0.1:0"
     )
     yield app
+    await app.stop(grace=1)
+
+
+@pytest.fixture
+async def second_replica(
+    database_url: str, tenants: TenantsConfig, clock: ManualClock, ticket_app: bootstrap.TicketApp
+) -> AsyncIterator[escalation_service_pb2_grpc.EscalationServiceStub]:
+    """A second escalation service on the same database, as a second replica runs."""
+    app = await start_escalation_app(database_url, tenants, clock, ticket_app)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+        yield escalation_service_pb2_grpc.EscalationServiceStub(channel)
     await app.stop(grace=1)
 
 

@@ -4,20 +4,11 @@ workload they count matches the ticket service's own assignments."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
-import grpc
-import pytest
-
-from common.clock import ManualClock
-from common.config import TenantsConfig
-from common.db import create_engine
-from escalation_service import bootstrap as escalation_bootstrap
 from tests.conftest import ACME
-from tests.escalation.conftest import FAST, Desk
+from tests.escalation.conftest import Desk
 from tests.support import eventually
-from ticket_service import bootstrap
 from ticketing.escalation.v1 import (
     escalation_pb2,
     escalation_service_pb2,
@@ -27,23 +18,6 @@ from ticketing.ticket.v1 import enums_pb2, ticket_service_pb2
 
 TICKETS = 100
 AGENTS = {"11": 10, "12": 10, "13": 10}
-
-
-@pytest.fixture
-async def second_replica(
-    database_url: str, tenants: TenantsConfig, clock: ManualClock, ticket_app: bootstrap.TicketApp
-) -> AsyncIterator[escalation_service_pb2_grpc.EscalationServiceStub]:
-    app = await escalation_bootstrap.start(
-        engine=create_engine(database_url),
-        tenants=tenants,
-        listen="127.0.0.1:0",
-        ticket_service_target=f"127.0.0.1:{ticket_app.port}",
-        clock=clock,
-        workers=FAST,
-    )
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
-        yield escalation_service_pb2_grpc.EscalationServiceStub(channel)
-    await app.stop(grace=1)
 
 
 async def test_no_agent_exceeds_capacity_with_two_replicas_racing(

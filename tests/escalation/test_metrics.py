@@ -84,3 +84,34 @@ async def test_sla_firings_and_clocks_by_state_on_the_endpoint(
     assert value(samples, "sla_clocks", metric="resolution", state="running") == 1
     escalated = {"trigger": "sla_breach", "reason": "sla_breach"}
     assert value(samples, "escalations_created_total", **escalated) == 1
+    # Breached but not yet answered: the first response clock is still open, at risk.
+    open_clocks = "sla_open_clocks"
+    assert value(samples, open_clocks, tenant="acme", metric="first_response", risk="breached") == 1
+    assert value(samples, open_clocks, tenant="acme", metric="resolution", risk="on_track") == 1
+    assert (
+        value(samples, open_clocks, tenant="acme", metric="first_response", risk="warning") is None
+    )
+
+
+async def test_a_warned_clock_counts_as_at_risk_for_its_tenant(
+    desk: Desk, escalation_app: escalation_bootstrap.EscalationApp, clock: ManualClock
+) -> None:
+    assert escalation_app.metrics_server is not None
+
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{escalation_app.port}") as channel:
+        sla_desk = SlaDesk(desk, sla_service_pb2_grpc.SlaServiceStub(channel), clock)
+        await sla_desk.policy("standard", first=timedelta(hours=1), resolution=timedelta(hours=8))
+        ticket = await desk.open_ticket(9202)
+        clocks = await sla_desk.clocks_when(ticket, has(FIRST, RESOLUTION))
+        clock.set(when(clocks[FIRST].warn_time) + timedelta(minutes=1))
+        await sla_desk.events_when(ticket, 1)
+
+    samples = await scrape(escalation_app.metrics_server.port)
+
+    assert value(samples, "sla_firings_total", metric="first_response", kind="warning") == 1
+    open_clocks = "sla_open_clocks"
+    assert value(samples, open_clocks, tenant="acme", metric="first_response", risk="warning") == 1
+    assert value(samples, open_clocks, tenant="acme", metric="resolution", risk="on_track") == 1
+    assert (
+        value(samples, open_clocks, tenant="acme", metric="first_response", risk="breached") is None
+    )

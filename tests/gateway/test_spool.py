@@ -373,3 +373,37 @@ def test_retries_back_off_exponentially_with_jitter_up_to_the_maximum() -> None:
         delays = [backoff.delay(attempts) for _ in range(50)]
         assert all(base / 2 <= delay <= base for delay in delays)
         assert len(set(delays)) > 1
+
+
+async def test_a_spool_file_from_before_tracing_gains_the_trace_column(tmp_path: Path) -> None:
+    path = tmp_path / "spool.db"
+    with sqlite3.connect(path) as old:
+        old.execute(
+            "CREATE TABLE spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, integration TEXT NOT"
+            " NULL, ordering_key TEXT NOT NULL, request BLOB NOT NULL, received_at REAL NOT"
+            " NULL, attempts INTEGER NOT NULL, next_attempt_at REAL NOT NULL, last_error TEXT"
+            " NOT NULL)"
+        )
+        old.execute(
+            "INSERT INTO spool (integration, ordering_key, request, received_at, attempts,"
+            " next_attempt_at, last_error) VALUES ('acme-chatwoot', 'k', x'', 1, 0, 1, '')"
+        )
+    spool = Spool(path)
+    await spool.open()
+    try:
+        [kept] = await spool.entries()
+        assert kept.trace_parent == ""
+        traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        await spool.add(
+            integration="acme-chatwoot",
+            ordering_key="k",
+            request=kept.request,
+            received_at=2,
+            attempts=0,
+            next_attempt_at=2,
+            last_error="",
+            trace_parent=traceparent,
+        )
+        assert [e.trace_parent for e in await spool.entries()] == ["", traceparent]
+    finally:
+        await spool.close()

@@ -10,95 +10,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from devstack.stack import DEV_TOKEN, Stack, local_environment, wait_until_ready
+from devstack.stack import Stack, local_environment, wait_until_ready
 from tests.chatwoot_sim.support import SimulatorControl
-from tests.support import eventually
+from tests.processes.chain import METADATA, WITHIN, Chain, notes
 from ticketing.escalation.v1 import (
     escalation_pb2,
     escalation_service_pb2,
     escalation_service_pb2_grpc,
 )
-from ticketing.ticket.v1 import enums_pb2, ticket_pb2, ticket_service_pb2, ticket_service_pb2_grpc
+from ticketing.ticket.v1 import enums_pb2, ticket_service_pb2, ticket_service_pb2_grpc
 
-if TYPE_CHECKING:
-    from ticketing.escalation.v1.escalation_service_pb2_grpc import EscalationServiceAsyncStub
-    from ticketing.ticket.v1.ticket_service_pb2_grpc import TicketServiceAsyncStub
-
-METADATA = (("authorization", f"Bearer {DEV_TOKEN}"),)
 E = escalation_pb2
-WITHIN = 30.0
-
-
-@dataclass
-class Chain:
-    sim: SimulatorControl
-    tickets: TicketServiceAsyncStub
-    escalations: EscalationServiceAsyncStub
-
-    async def staff(self) -> dict[str, int]:
-        """Priya online and Sam busy in Chatwoot, everybody else logged out, and the
-        escalation service's directory synced from Chatwoot; their user ids by name."""
-        seeded = self.sim.seed(
-            agents=[
-                {"name": "Priya Raman", "availability_status": "online"},
-                {"name": "Sam Lee", "availability_status": "busy"},
-            ],
-            webhooks=False,
-        )
-        for agent in self.sim.state().agents:
-            if agent["id"] not in seeded.agent_ids:
-                self.sim.set_availability(agent["id"], "offline")
-        synced = await self.escalations.SyncAgents(
-            escalation_service_pb2.SyncAgentsRequest(), metadata=METADATA
-        )
-        assert synced.seen == len(self.sim.state().agents)
-        return {agent["name"]: agent["id"] for agent in seeded.agents}
-
-    async def ticket_for(self, conversation: int) -> ticket_pb2.Ticket:
-        async def read() -> ticket_pb2.Ticket | None:
-            listed = await self.tickets.ListTickets(
-                ticket_service_pb2.ListTicketsRequest(), metadata=METADATA
-            )
-            matching = [t for t in listed.tickets if t.conversation.conversation_id == conversation]
-            return matching[0] if matching else None
-
-        return await eventually(read, within=WITHIN)
-
-    async def settled_escalation(self, ticket: str) -> E.Escalation:
-        """The ticket's only escalation, once its effects are done."""
-
-        async def read() -> E.Escalation | None:
-            listed = await self.escalations.ListEscalations(
-                escalation_service_pb2.ListEscalationsRequest(ticket=ticket), metadata=METADATA
-            )
-            assert len(listed.escalations) <= 1, listed
-            if listed.escalations and listed.escalations[0].effects_state == E.EFFECTS_STATE_DONE:
-                return listed.escalations[0]
-            return None
-
-        return await eventually(read, within=WITHIN)
-
-    async def chatwoot_shows(
-        self, conversation: int, assignee: int, priority: str
-    ) -> dict[str, Any]:
-        """The conversation in Chatwoot once it carries the assignee, the priority and a
-        private note (the outbox delivers them in that order)."""
-
-        async def read() -> dict[str, Any] | None:
-            shown = self.sim.state().conversation(conversation)
-            noted = any(m["private"] for m in shown["messages"])
-            ready = shown["assignee_id"] == assignee and shown["priority"] == priority
-            return shown if ready and noted else None
-
-        return await eventually(read, within=WITHIN)
 
 
 @pytest.fixture
@@ -129,10 +57,6 @@ async def chain(tmp_path: Path, database_url: str, engine: AsyncEngine) -> Async
         await stack.stop()
 
 
-def _notes(conversation: dict[str, Any]) -> list[str]:
-    return [m["content"] for m in conversation["messages"] if m["private"]]
-
-
 async def test_an_angry_customer_is_escalated_through_to_chatwoot(chain: Chain) -> None:
     agents = await chain.staff()
     priya = agents["Priya Raman"]
@@ -155,14 +79,14 @@ async def test_an_angry_customer_is_escalated_through_to_chatwoot(chain: Chain) 
     assert escalation.assignee_id == str(priya)
     assert escalation.priority_after == enums_pb2.TICKET_PRIORITY_URGENT
     shown = await chain.chatwoot_shows(conversation, assignee=priya, priority="urgent")
-    [note] = _notes(shown)
+    [note] = notes(shown)
     assert f"[@Priya Raman](mention://user/{priya}/Priya%20Raman)" in note
     # Chatwoot's MentionService turned the note into exactly one notification, for Priya.
     notified = [(n["user_id"], n["conversation_id"]) for n in chain.sim.state().notifications]
     assert notified == [(priya, conversation)]
     # Chatwoot's webhooks for these changes came back without undoing or repeating them.
     await asyncio.sleep(1.0)
-    assert _notes(chain.sim.state().conversation(conversation)) == [note]
+    assert notes(chain.sim.state().conversation(conversation)) == [note]
     current = await chain.tickets.GetTicket(
         ticket_service_pb2.GetTicketRequest(name=ticket.name), metadata=METADATA
     )
@@ -194,7 +118,7 @@ async def test_a_manual_escalation_reaches_chatwoot(chain: Chain) -> None:
     assert settled.name == escalated.name
     assert settled.assignee_id == str(priya)
     shown = await chain.chatwoot_shows(conversation, assignee=priya, priority="urgent")
-    [note] = _notes(shown)
+    [note] = notes(shown)
     assert "Their lawyer called the hotline." in note
     assert f"(mention://user/{priya}/Priya%20Raman)" in note
     assert [n["user_id"] for n in chain.sim.state().notifications] == [priya]

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    ColumnElement,
     Executable,
     Integer,
     String,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     column,
     delete,
     func,
+    literal_column,
     or_,
     select,
     text,
@@ -27,8 +29,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Row
 
+from common.db import PerBackend
 from ticket_service.adapters.repository import (
-    PerBackend,
     TenantScoped,
     TicketRepository,
     ticket_from_row,
@@ -75,7 +77,20 @@ class ConversationSyncState:
     """The newest state time seen before this delivery's."""
     ticket_id: str | None
     echoes_expected: bool
-    """Whether any of our own writes may still echo back (then ask EchoRegistry)."""
+    """Whether any of our own writes may still echo back (then ask EchoRegistry), as of
+    this lock; see `may_echo`."""
+    ticket_version: int | None
+    """The linked ticket's version when `echoes_expected` was read."""
+
+    def may_echo(self, locked_version: int) -> bool:
+        """Whether our writes may echo back, once the ticket is locked at `locked_version`.
+
+        Our API records an expected echo in the transaction that changes the ticket, under
+        the ticket's lock. A change that committed after this conversation lock counted the
+        echoes, while this delivery waited for the ticket's lock, is not in that count; its
+        new version says so, and then the registry must be asked.
+        """
+        return self.echoes_expected or locked_version != self.ticket_version
 
 
 _conversation = chatwoot_conversations.c
@@ -91,11 +106,18 @@ def _lock_conversation(insert: Callable[[Table], Any]) -> Executable:
     """Insert the row if new, else advance it: either way it is locked until commit.
 
     SET expressions read the row as it was, so `previous_state_time_us` gets the old
-    `state_time_us`, and RETURNING counts the echoes pending, all in one round trip.
+    `state_time_us`, and RETURNING counts the echoes pending and reads the linked ticket's
+    version, all in one round trip.
     """
     statement = insert(chatwoot_conversations).values(previous_state_time_us=-1, ticket_id=None)
     stored, offered = _conversation.state_time_us, statement.excluded.state_time_us
     echoes = select(func.count()).select_from(chatwoot_echoes).where(_THIS_CONVERSATION)
+    # Correlated with the row being written, named as such: SQLAlchemy does not correlate
+    # a RETURNING subquery by itself, and would join the whole table instead.
+    this_ticket: ColumnElement[str] = literal_column(f"{chatwoot_conversations.name}.ticket_id")
+    ticket_version = select(tickets.c.version).where(
+        tickets.c.tenant_id == bindparam("tenant"), tickets.c.id == this_ticket
+    )
     return statement.on_conflict_do_update(  # type: ignore[no-any-return]
         index_elements=[
             _conversation.tenant_id,
@@ -110,6 +132,7 @@ def _lock_conversation(insert: Callable[[Table], Any]) -> Executable:
         _conversation.previous_state_time_us,
         _conversation.ticket_id,
         echoes.scalar_subquery(),
+        ticket_version.scalar_subquery(),
     )
 
 
@@ -150,11 +173,14 @@ _CLAIM_AND_LOCK_PG = text(
             SELECT count(*) FROM chatwoot_echoes AS e
             WHERE e.tenant_id = :tenant AND e.account_id = :account
                 AND e.conversation_id = :conversation
-        ) AS echoes
+        ) AS echoes, (
+            SELECT version FROM tickets WHERE tenant_id = :tenant AND id = c.ticket_id
+        ) AS ticket_version
     )
     SELECT
         (SELECT count(*) FROM claimed) AS claimed, locked.previous_state_time_us,
         locked.ticket_id AS linked_ticket_id, locked.echoes,
+        locked.ticket_version AS counted_ticket_version,
         {_TICKET_COLUMNS}
     FROM (SELECT 1) AS one
     LEFT JOIN locked ON true
@@ -167,6 +193,7 @@ _CLAIM_AND_LOCK_PG = text(
     column("previous_state_time_us", BigInteger),
     column("linked_ticket_id", String),
     column("echoes", Integer),
+    column("counted_ticket_version", Integer),
     *(column(c.name, c.type) for c in tickets.c),
 )
 _LINK_TICKET = (
@@ -203,8 +230,10 @@ class ConversationStates(TenantScoped):
                 },
             )
         ).one()
-        previous, ticket_id, echoes = row
-        return ConversationSyncState(account_id, conversation_id, previous, ticket_id, echoes > 0)
+        previous, ticket_id, echoes, ticket_version = row
+        return ConversationSyncState(
+            account_id, conversation_id, previous, ticket_id, echoes > 0, ticket_version
+        )
 
     async def claim_and_lock(
         self,
@@ -251,6 +280,9 @@ class ConversationStates(TenantScoped):
             row.previous_state_time_us,
             row.linked_ticket_id,
             row.echoes > 0,
+            # As the echoes were counted (the statement's snapshot); the ticket itself is
+            # returned as locked, which is newer if a change committed while it waited.
+            row.counted_ticket_version,
         )
         return LockedConversation(sync, None if row.id is None else ticket_from_row(row))
 

@@ -17,6 +17,7 @@ from sqlalchemy import and_, bindparam, exists, func, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from common.tracing import current_traceparent
 from ticket_service.adapters.repository import TenantScoped
 from ticket_service.adapters.tables import chatwoot_outbox
 from ticket_service.domain.chatwoot_sync import SyncCommand, SyncKind, SyncState, SyncTask
@@ -41,6 +42,8 @@ class Outbox(TenantScoped):
     ) -> list[int]:
         """Queue commands, in order, for delivery as soon as a dispatcher gets to them."""
         ids = []
+        # The change's span: the dispatcher's Chatwoot call continues its trace.
+        traceparent = current_traceparent()
         for command in commands:
             inserted = await self._conn.execute(
                 chatwoot_outbox.insert().returning(_task.id),
@@ -58,6 +61,7 @@ class Outbox(TenantScoped):
                     "last_error": "",
                     "create_time": now,
                     "next_attempt_time": now,
+                    "trace_context": traceparent,
                 },
             )
             ids.append(inserted.scalar_one())
@@ -198,6 +202,7 @@ def _sync_task(row: Row[Any]) -> SyncTask:
         create_time=row.create_time,
         next_attempt_time=row.next_attempt_time,
         deliver_time=row.deliver_time,
+        trace_context=row.trace_context,
     )
 
 

@@ -8,7 +8,8 @@ from typing import Any
 
 from sqlalchemy import or_, update
 
-from ticket_service.adapters.repository import TenantScoped, dialect_insert
+from common.db import dialect_insert
+from ticket_service.adapters.repository import TenantScoped
 from ticket_service.adapters.tables import chatwoot_reconciliations
 
 _row = chatwoot_reconciliations.c

@@ -68,6 +68,8 @@ class SyncTask:
     create_time: datetime
     next_attempt_time: datetime
     deliver_time: datetime | None = None
+    # The W3C traceparent of the change that queued it: its delivery continues that trace.
+    trace_context: str = ""
 
     @property
     def name(self) -> str:

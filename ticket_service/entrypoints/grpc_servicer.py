@@ -7,15 +7,19 @@ ServiceError becomes a rich status in `map_service_errors`.
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 import grpc
+import structlog
 from google.protobuf import field_mask_pb2, message
 
 from common.auth import current_principal
-from common.errors import InvalidArgument, field_prefix
+from common.errors import InvalidArgument, Unavailable, Violations, field_prefix
 from common.grpc.mapping import fingerprint
 from common.grpc.status import map_service_errors
+from common.logging import log_context
 from common.pagination import (
     PageToken,
     filter_fingerprint,
@@ -23,11 +27,14 @@ from common.pagination import (
     next_page_token,
     page_size,
 )
-from ticket_service.adapters.repository import TicketFilter
+from common.streams import LiveLog, ProtoCache
+from ticket_service.adapters.repository import StoredEvent, TicketFilter
+from ticket_service.domain.model import EventType
 from ticket_service.domain.numbering import TicketNumber
 from ticket_service.entrypoints import proto_mapping as mapping
 from ticket_service.metrics import TicketMetrics
 from ticket_service.service.chatwoot_intake import ChatwootIntake
+from ticket_service.service.event_filter import EventFilter
 from ticket_service.service.sync_tasks import SyncTasks
 from ticket_service.service.tickets import ContactInput, Idempotency, NewTicket, TicketService
 from ticketing.ticket.v1 import (
@@ -51,6 +58,8 @@ _USE_INSTEAD = {
 MAX_EVENTS_PAGE = 1000
 
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+
+log = structlog.get_logger("ticket_service")
 
 
 def _idempotency(request: message.Message, method: str) -> Idempotency | None:
@@ -94,12 +103,65 @@ def _ticket_number(name: str) -> TicketNumber:
     return TicketNumber.from_resource_name(name)
 
 
+_Start = ticket_service_pb2.WatchTicketEventsRequest.StartPosition
+
+
+@dataclass(frozen=True)
+class _Watch:
+    after_cursor: int | None  # None: from now
+    ticket: TicketNumber | None
+    types: frozenset[EventType]
+    conversation_id: int | None
+
+
+def _watch_request(request: ticket_service_pb2.WatchTicketEventsRequest) -> _Watch:
+    """The request's start and filters; INVALID_ARGUMENT naming every bad field at once."""
+    violations = Violations()
+    position, after_cursor = request.start_position, request.after_cursor
+    if position not in _Start.values():
+        violations.add("start_position", f"{position} is not a known value")
+    if after_cursor < 0:
+        violations.add("after_cursor", "must not be negative")
+    elif position == _Start.START_POSITION_NOW and after_cursor:
+        violations.add("after_cursor", "must be 0 with START_POSITION_NOW")
+    types: set[EventType] = set()
+    for index, type_number in enumerate(request.types):
+        try:
+            types.add(mapping.event_type_from_proto(type_number, field=f"types[{index}]"))
+        except InvalidArgument as error:
+            violations.items.extend(error.violations)
+    ticket = None
+    if request.ticket:
+        try:
+            ticket = TicketNumber.from_resource_name(request.ticket, field="ticket")
+        except InvalidArgument as error:
+            violations.items.extend(error.violations)
+    if request.chatwoot_conversation_id < 0:
+        violations.add("chatwoot_conversation_id", "must not be negative")
+    violations.raise_if_any()
+    from_now = position == _Start.START_POSITION_NOW or (
+        position == _Start.START_POSITION_UNSPECIFIED and not after_cursor
+    )
+    return _Watch(
+        after_cursor=None if from_now else after_cursor,
+        ticket=ticket,
+        types=frozenset(types),
+        conversation_id=request.chatwoot_conversation_id or None,
+    )
+
+
 @map_service_errors(SERVICE, domain=ERROR_DOMAIN)
 class TicketServicer(ticket_service_pb2_grpc.TicketServiceServicer):
     def __init__(
-        self, service: TicketService, sync_tasks: SyncTasks, metrics: TicketMetrics | None = None
+        self,
+        service: TicketService,
+        sync_tasks: SyncTasks,
+        metrics: TicketMetrics | None = None,
+        events: LiveLog[StoredEvent] | None = None,
     ) -> None:
         self._service = service
+        self._events = events
+        self._event_protos = ProtoCache(mapping.event_to_proto)
         self._intake = ChatwootIntake(service)
         self._sync_tasks = sync_tasks
         self._metrics = metrics or TicketMetrics()
@@ -345,14 +407,47 @@ class TicketServicer(ticket_service_pb2_grpc.TicketServiceServicer):
             events=[mapping.event_to_proto(e) for e in events], head_cursor=head
         )
 
+    async def WatchTicketEvents(
+        self, request: ticket_service_pb2.WatchTicketEventsRequest, context: Context
+    ) -> AsyncIterator[ticket_service_pb2.WatchTicketEventsResponse]:
+        if self._events is None:
+            raise Unavailable("this server does not stream events", reason="STREAMS_DISABLED")
+        caller = current_principal()
+        asked = _watch_request(request)
+        where = EventFilter(
+            ticket_id=(
+                (await self._service.get_ticket(caller, asked.ticket)).id if asked.ticket else None
+            ),
+            types=asked.types,
+            conversation_id=asked.conversation_id,
+        )
+        async for progress in self._events.watch(
+            caller.tenant_id, after_cursor=asked.after_cursor, matches=where.matches
+        ):
+            yield ticket_service_pb2.WatchTicketEventsResponse(
+                events=[self._event_protos.get(caller.tenant_id, e) for e in progress.entries],
+                resume_cursor=progress.resume_cursor,
+            )
+
     async def ApplyChatwootDelivery(
         self, request: ticket_service_pb2.ApplyChatwootDeliveryRequest, context: Context
     ) -> ticket_service_pb2.ApplyChatwootDeliveryResponse:
         delivery = mapping.delivery_from_proto(request)
-        result = await self._intake.apply(current_principal(), delivery)
-        self._metrics.deliveries.labels(
-            delivery.integration, delivery.kind.value, result.outcome.value
-        ).inc()
+        with log_context(
+            delivery_id=request.delivery.delivery_id, integration=delivery.integration
+        ):
+            result = await self._intake.apply(current_principal(), delivery)
+            self._metrics.deliveries.labels(
+                delivery.integration, delivery.kind.value, result.outcome.value
+            ).inc()
+            # DEBUG: the gateway logs every delivery already; this says what it did here.
+            log.debug(
+                "chatwoot_delivery",
+                kind=delivery.kind.value,
+                outcome=result.outcome.value,
+                ticket=result.ticket_name,
+                effects=list(result.effects),
+            )
         return ticket_service_pb2.ApplyChatwootDeliveryResponse(
             outcome=ticket_service_pb2.DeliveryOutcome.Value(
                 f"DELIVERY_OUTCOME_{result.outcome.name}"

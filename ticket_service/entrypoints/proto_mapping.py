@@ -23,7 +23,14 @@ from ticket_service.domain.chatwoot import (
     SenderType,
 )
 from ticket_service.domain.chatwoot_sync import SyncState, SyncTask
-from ticket_service.domain.model import ConversationLink, Customer, Priority, Status, Ticket
+from ticket_service.domain.model import (
+    ConversationLink,
+    Customer,
+    EventType,
+    Priority,
+    Status,
+    Ticket,
+)
 from ticket_service.service.chatwoot_intake import Delivery, EventKind
 from ticketing.ticket.v1 import (
     chatwoot_pb2,
@@ -56,6 +63,12 @@ def priority_from_proto(number: int, *, field: str = "priority") -> Priority:
     if number == enums_pb2.TICKET_PRIORITY_UNSPECIFIED:
         raise InvalidArgument.single(field, "is required")
     return enum_from_proto(number, enums_pb2.TicketPriority, "TICKET_PRIORITY", Priority, field)
+
+
+def event_type_from_proto(number: int, *, field: str = "type") -> EventType:
+    if number == enums_pb2.TICKET_EVENT_TYPE_UNSPECIFIED:
+        raise InvalidArgument.single(field, "must name an event type, not UNSPECIFIED")
+    return enum_from_proto(number, enums_pb2.TicketEventType, "TICKET_EVENT_TYPE", EventType, field)
 
 
 def customer_id_from_name(name: str, *, field: str = "name") -> str:
@@ -148,6 +161,8 @@ def event_to_proto(event: StoredEvent) -> ticket_event_pb2.TicketEvent:
         reason=event.reason,
         request_id=event.request_id,
         create_time=timestamp(event.create_time),
+        chatwoot_conversation_id=event.conversation_id or 0,
+        trace_parent=event.trace_context,
     )
 
 

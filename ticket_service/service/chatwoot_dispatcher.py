@@ -17,9 +17,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import structlog
+from opentelemetry.trace import StatusCode
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.clock import Clock
+from common.logging import log_context
+from common.tracing import continued_span, untraced
 from ticket_service.adapters.chatwoot_store import EchoRegistry
 from ticket_service.adapters.outbox import OutboxQueue
 from ticket_service.chatwoot import (
@@ -90,7 +93,9 @@ class ChatwootDispatcher:
     async def _run(self) -> None:
         while not self._stopping:
             try:
-                claimed = await self.run_once()
+                # Each task's delivery continues the trace of the change that queued it.
+                with untraced():
+                    claimed = await self.run_once()
             except Exception:
                 # The database is unreachable, say: log it and try again at the next poll.
                 log.exception("chatwoot_dispatch_failed")
@@ -112,6 +117,20 @@ class ChatwootDispatcher:
         return len(tasks)
 
     async def _attempt(self, task: SyncTask) -> None:
+        # A child of the change that queued the task: its trace goes on to Chatwoot.
+        with (
+            continued_span(
+                "chatwoot_sync",
+                task.trace_context,
+                {"chatwoot.sync.kind": task.kind.value, "chatwoot.sync.task": task.name},
+            ) as span,
+            log_context(tenant=task.tenant_id),
+        ):
+            await self._attempt_traced(task)
+            if task.state is not SyncState.DELIVERED and span.is_recording():
+                span.set_status(StatusCode.ERROR, task.last_error)
+
+    async def _attempt_traced(self, task: SyncTask) -> None:
         client = self._clients.get(task.integration)
         retry = self._settings.retry
         # Chatwoot stamps our write at or after this moment.

@@ -219,7 +219,7 @@ class _Application:
         if sync.ticket_id != ticket.id:
             await self._uow.conversations.link_ticket(sync, ticket.id)
         if ticket.is_live:
-            await self._follow(ticket, state, sync.echoes_expected)
+            await self._follow(ticket, state, sync.may_echo(ticket.version))
         else:
             self._note(f"ticket {ticket.number} is {ticket.status.value}: state not applied")
 
@@ -356,7 +356,11 @@ class _Application:
         change = Change(EventType.MESSAGE_ADDED, {}, message.as_record())
         self._uow.record(
             self._tickets.event_for(
-                self._caller, change, ticket=ticket, idempotency=self._idempotency
+                self._caller,
+                change,
+                ticket=ticket,
+                idempotency=self._idempotency,
+                conversation_id=state.conversation_id,
             )
         )
         self._note(f"message {message.id} added", changed=True)

@@ -112,14 +112,17 @@ class TicketService:
         clock: Clock,
         *,
         on_sync_queued: Callable[[], None] = lambda: None,
+        on_events_committed: Callable[[str], None] | None = None,
     ) -> None:
         self._engine = engine
         self._clock = clock
         # Wakes the Chatwoot dispatcher when a commit queued work for it.
         self._on_sync_queued = on_sync_queued
+        # Wakes the event streams of the tenant when a commit appended to its log.
+        self._on_events_committed = on_events_committed
 
     def unit_of_work(self, caller: Principal) -> UnitOfWork:
-        return UnitOfWork(self._engine, caller.tenant_id)
+        return UnitOfWork(self._engine, caller.tenant_id, self._on_events_committed)
 
     def now(self) -> datetime:
         return self._clock.now()
@@ -133,7 +136,12 @@ class TicketService:
         customer: Customer | None = None,
         reason: str = "",
         idempotency: Idempotency | None = None,
+        conversation_id: int | None = None,
     ) -> PendingEvent:
+        """The event of `change`; its conversation is the ticket's, or `conversation_id`
+        for a change that concerns a conversation but no ticket."""
+        if ticket is not None and ticket.conversation is not None:
+            conversation_id = ticket.conversation.conversation_id
         return PendingEvent(
             type=change.type,
             before=change.before,
@@ -146,6 +154,7 @@ class TicketService:
             reason=reason,
             request_id=idempotency.request_id if idempotency else "",
             create_time=self._clock.now(),
+            conversation_id=conversation_id,
         )
 
     async def _idempotent(

@@ -41,9 +41,16 @@ class UnitOfWork:
     outbox: Outbox
     reconciliations: Reconciliations
 
-    def __init__(self, engine: AsyncEngine, tenant_id: str) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        tenant_id: str,
+        on_events_committed: Callable[[str], None] | None = None,
+    ) -> None:
         self._engine = engine
         self._tenant = tenant_id
+        # Told the tenant after a commit that appended events: wakes this process's streams.
+        self._on_events_committed = on_events_committed
         self._conn: AsyncConnection | None = None
         self._pending: list[PendingEvent] = []
         self._after_commit: list[Callable[[], None]] = []
@@ -85,8 +92,11 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         assert self._conn is not None
+        appended = bool(self._pending)
         await self.events.append_and_commit(self._pending)
         self._pending.clear()
+        if appended and self._on_events_committed is not None:
+            self._on_events_committed(self._tenant)
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
             callback()

@@ -1,0 +1,24 @@
+"""Which ticket events a watcher wants: by ticket, by type, by Chatwoot conversation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ticket_service.adapters.repository import StoredEvent
+from ticket_service.domain.model import EventType
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Empty fields match everything; the given ones must all match."""
+
+    ticket_id: str | None = None
+    types: frozenset[EventType] = frozenset()
+    conversation_id: int | None = None
+
+    def matches(self, event: StoredEvent) -> bool:
+        if self.ticket_id is not None and event.ticket_id != self.ticket_id:
+            return False
+        if self.types and event.type not in self.types:
+            return False
+        return self.conversation_id is None or event.conversation_id == self.conversation_id
