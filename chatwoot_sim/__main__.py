@@ -21,7 +21,7 @@ def _env(name: str, default: str | None) -> str | None:
     return os.environ.get(f"CHATWOOT_SIM_{name.upper()}") or default
 
 
-def parse(argv: list[str]) -> Options:
+def _parser() -> argparse.ArgumentParser:
     base = Options()
     parser = argparse.ArgumentParser(
         prog="python -m chatwoot_sim",
@@ -48,11 +48,19 @@ def parse(argv: list[str]) -> Options:
     )
     parser.add_argument("--seed", choices=["demo"], default=_env("seed", None))
     parser.add_argument("--log-level", default=_env("log_level", "INFO"))
-    args = parser.parse_args(argv)
+    return parser
+
+
+def parse(argv: list[str]) -> Options:
+    """The options from `argv` and the environment; no side effects, so a test can read
+    what the simulator would run with."""
+    return _options(_parser().parse_args(argv))
+
+
+def _options(args: argparse.Namespace) -> Options:
     tokens = {args.admin_token, args.agent_token, args.bot_token}
     if len(tokens) != 3 or "" in tokens:
-        parser.error("--admin-token, --agent-token and --bot-token must be distinct and set")
-    configure_logging(level=args.log_level)
+        _parser().error("--admin-token, --agent-token and --bot-token must be distinct and set")
     return Options(
         host=args.host,
         port=args.port,
@@ -68,7 +76,9 @@ def parse(argv: list[str]) -> Options:
 
 
 def main(argv: list[str] | None = None) -> int:
-    options = parse(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    options = _options(args)
+    configure_logging(level=args.log_level)
     asyncio.run(serve(options))
     return 0
 

@@ -332,7 +332,9 @@ async def test_concurrent_deliveries_of_one_conversation_keep_their_order(
 
         assert (await first).status_code == 202
         assert second.status_code == 202
-        assert service.delivery_ids == ["a-1"]
+        # The channel retries UNAVAILABLE (common/grpc/client.py), so a-1 may have been
+        # tried more than once; a-2 was never sent ahead of it.
+        assert set(service.delivery_ids) == {"a-1"}
         assert spooled_ids(await gateway.spool.entries()) == ["a-1", "a-2"]
 
 
