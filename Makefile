@@ -14,7 +14,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 PROTO_FILES := $(shell find protos/ticketing -name '*.proto')
 STUBS_STAMP := gen/.stamp
 
-.PHONY: install stubs lint format test test-sqlite run demo top migrate bench soak clean help
+.PHONY: install stubs lint format test test-sqlite bench-smoke run demo top migrate bench soak clean help
 
 help:
 	@echo "make run    install, migrate and start the whole stack on SQLite"
@@ -22,6 +22,7 @@ help:
 	@echo "make demo   start the stack with the Chatwoot simulator, play one escalation, stop"
 	@echo "make top    live status of a running \`make run\`: throughput, outbox, SLA risk, agent load"
 	@echo "make test   install and run the whole suite (SQLite and PostgreSQL)"
+	@echo "make bench-smoke  each benchmark run briefly end to end (CI runs it after make test)"
 	@echo "make soak   the reliability soak: 20,000 webhooks while processes fail (10-15 min)"
 	@echo "make lint   ruff, mypy, buf lint/format/breaking"
 	@echo "make stubs  regenerate Python stubs from protos/"
@@ -60,6 +61,11 @@ format: install
 
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Each benchmark run end to end, briefly, checking only correctness (a few minutes of
+# process start-ups): kept out of `make test` so the suite stays under 10 minutes.
+bench-smoke: install
+	$(BIN)/pytest -m bench_smoke tests/bench $(PYTEST_ARGS)
 
 # Embedded mode only, for a laptop without PostgreSQL. CI never uses it.
 test-sqlite: install

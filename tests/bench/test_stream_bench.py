@@ -10,6 +10,9 @@ import pytest
 
 from tests.bench.support import run_bench
 
+# A benchmark's smoke run, not part of `make test`: `make bench-smoke` (CI runs both).
+pytestmark = pytest.mark.bench_smoke
+
 
 @pytest.mark.timeout(90)
 def test_every_watcher_receives_every_event(tmp_path: Path) -> None:

@@ -11,6 +11,9 @@ import pytest
 
 from tests.bench.support import run_bench
 
+# A benchmark's smoke run, not part of `make test`: `make bench-smoke` (CI runs both).
+pytestmark = pytest.mark.bench_smoke
+
 # The figures of issue 8's table, at the quick mode's ListTickets sizes (200 and 2,000).
 FIGURES = [
     "webhook intake, sustained",
