@@ -197,7 +197,7 @@ async def run_chain(
     """Start the chain `name` ("bare", or "real" with `replicas` ticket services) once the
     machine is quiet enough, measure it, stop it."""
     others = await wait_for_idle(options.idle_wait)
-    label = name if name == "bare" else f"{name}, {replicas} replicas"
+    label = name if name == "bare" else f"{name}, replicas: {replicas}"
     print(
         f"round {round_number}: {label} chain (others using {others:.2f} cores) …",
         file=sys.stderr,
