@@ -111,6 +111,13 @@ class Chain:
     pids: dict[str, int]
     stored_keys: Callable[[], set[str]]
     key_of: Callable[[Delivery], str]
+    # Every replica of the service when the chain runs several; pids["service"] is the first.
+    replica_pids: tuple[int, ...] = ()
+
+    @property
+    def service_pids(self) -> tuple[int, ...]:
+        """The service's processes: its replicas, or its one process."""
+        return self.replica_pids or (self.pids["service"],)
 
     def missing(self, answered: Sequence[Delivery]) -> list[Delivery]:
         stored = self.stored_keys()
@@ -292,14 +299,32 @@ def ticket_service(
 ) -> Iterator[Service]:
     """`python -m ticket_service serve` on `database`, serving when yielded; migrated first
     with `migrate` (one process start fewer than a separate `migrate`)."""
-    port = free_port()
-    env = ticket_env(database, directory, port)
+    with ticket_services(database, directory, 1, migrate=migrate) as (service,):
+        yield service
+
+
+@contextlib.contextmanager
+def ticket_services(
+    database: Database, directory: Path, count: int, *, migrate: bool = False
+) -> Iterator[list[Service]]:
+    """`count` replicas of `python -m ticket_service serve` on the same `database`, started
+    together (a start is seconds of imports on a loaded machine), all serving when yielded.
+    `migrate` is for one replica: a deployment migrates before it starts several."""
+    if migrate and count != 1:
+        raise ValueError("migrate once, before starting replicas")
     args = ["serve", "--migrate"] if migrate else ["serve"]
-    with running("ticket_service", *args, env=env, cwd=directory) as process:
-        address = f"127.0.0.1:{port}"
-        # Migrating is a second start's worth of work on a loaded machine.
-        wait_for_grpc(process, address, START_TIMEOUT * (2 if migrate else 1))
-        yield Service(process, address)
+    # Migrating is a second start's worth of work on a loaded machine.
+    timeout = START_TIMEOUT * (2 if migrate else 1)
+    with contextlib.ExitStack() as stack:
+        services = []
+        for _ in range(count):
+            port = free_port()
+            env = ticket_env(database, directory, port)
+            process = stack.enter_context(running("ticket_service", *args, env=env, cwd=directory))
+            services.append(Service(process, f"127.0.0.1:{port}"))
+        for service in services:
+            wait_for_grpc(service.process, service.address, timeout)
+        yield services
 
 
 @contextlib.contextmanager
@@ -318,23 +343,33 @@ def bare_service(database: Database) -> Iterator[Service]:
         yield Service(process, f"127.0.0.1:{process.serving_port(START_TIMEOUT)}")
 
 
+def replicas_target(services: Sequence[Service]) -> str:
+    """The gateway's target for every replica: one address, or a list the channel balances
+    round robin over (common/grpc/client.py), as a deployment's replicas would be named."""
+    if len(services) == 1:
+        return services[0].address
+    return "ipv4:" + ",".join(service.address for service in services)
+
+
 @contextlib.contextmanager
-def real_chain(database: Database, directory: Path) -> Iterator[Chain]:
-    """Our gateway and ticket service, on a migrated `database`. The gateway keeps its
-    production settings (2 s forward timeout, then the spool): a 202 is a failed delivery
-    for the benchmark."""
-    with ticket_service(database, directory) as service:
+def real_chain(database: Database, directory: Path, replicas: int = 1) -> Iterator[Chain]:
+    """Our gateway and ticket service (`replicas` processes of it, on the one database,
+    behind one gateway target), on a migrated `database`. The gateway keeps its production
+    settings (2 s forward timeout, then the spool): a 202 is a failed delivery for the
+    benchmark."""
+    with ticket_services(database, directory, replicas) as services:
         gateway_port = free_port()
-        env = gateway_env(directory, gateway_port, service.address)
+        env = gateway_env(directory, gateway_port, replicas_target(services))
         with running("gateway", env=env, cwd=directory) as gateway:
             wait_for_http(f"http://127.0.0.1:{gateway_port}/readyz", 200, START_TIMEOUT)
             yield Chain(
                 name="real",
                 port=gateway_port,
                 path=f"/webhooks/chatwoot/{INTEGRATION}",
-                pids={"gateway": gateway.pid, "service": service.pid},
+                pids={"gateway": gateway.pid, "service": services[0].pid},
                 stored_keys=_stored_messages(database),
                 key_of=lambda d: str(d.message_id),
+                replica_pids=tuple(service.pid for service in services),
             )
 
 

@@ -1,7 +1,7 @@
 """Webhook load benchmark: gateway → ticket service → PostgreSQL, against a bare chain.
 
     .venv/bin/python -m bench.webhook_load [--duration 15] [--concurrency 64] [--rounds 3]
-                                           [--json PATH]
+                                           [--replicas 1] [--json PATH]
 
 Each round runs both chains, one after the other (the order alternates between rounds, so
 drift of the machine's load does not favour one), each as fresh processes:
@@ -9,6 +9,8 @@ drift of the machine's load does not favour one), each as fresh processes:
   → paced phase at half the sustained rate (open loop: p50/p99 from the due time),
 with CPU µs per delivery per process. Figures that matter are ratios to the bare chain in
 the same run; absolute numbers depend on the machine and on whoever else uses it.
+With `--replicas N` the real chain runs N ticket-service processes on the one database
+behind one gateway target listing them all (bench/scale.py compares 1, 2, 3).
 
 Exit code: 0 all answers were 200 and every delivery left its row; 1 otherwise; 2 when the
 targets were missed (real/bare ≥ 0.5 sustained; real p99 < 100 ms paced).
@@ -23,8 +25,10 @@ import os
 import statistics
 import sys
 import tempfile
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import uvloop
 
@@ -46,6 +50,7 @@ TARGET_P99_MS = 100.0
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 GROUPS = ("gateway", "service", "postgres", "driver")
 SEEDING_CONCURRENCY = 8
+T = TypeVar("T")
 
 
 @dataclass
@@ -80,10 +85,11 @@ class ChainRun:
     chain: str
     round: int
     sustained: Phase
-    paced: Phase
+    paced: Phase | None  # None when the options skip the paced phase
     # Answers by status, per phase: seeding (first real chain only), warmup, sustained, paced.
     statuses: dict[str, dict[int, int]] = field(default_factory=dict)
     missing_rows: int = 0
+    replicas: int = 1  # service processes in the chain
 
     @property
     def clean(self) -> bool:
@@ -101,9 +107,11 @@ class Options:
     idle_wait: float
     postgres_url: str
     json_path: Path | None
+    replicas: int = 1  # ticket-service processes behind the real chain's gateway
+    paced: bool = True  # run the paced (open loop) phase after the sustained one
 
 
-async def _measure(
+async def measure_chain(
     chain: Chain,
     database: Database,
     factory: DeliveryFactory,
@@ -138,7 +146,7 @@ async def _measure(
         results["warmup"] = await driver.sustained(options.warmup)
         groups = {
             "gateway": fixed(chain.pids["gateway"]),
-            "service": fixed(chain.pids["service"]),
+            "service": fixed(*chain.service_pids),
             "postgres": postgres_backends(database.name),
             "driver": fixed(os.getpid()),
         }
@@ -149,20 +157,57 @@ async def _measure(
         sustained_phase = Phase.of(sustained, meter.report, None)
         results["sustained"] = sustained
 
-        target = sustained.rate / 2
-        meter = CpuMeter(groups)
-        async with meter.measure():
-            paced = await driver.paced(target, options.duration)
-        assert meter.report is not None
-        paced_phase = Phase.of(paced, meter.report, target)
-        results["paced"] = paced
+        paced_phase = None
+        if options.paced:
+            target = sustained.rate / 2
+            meter = CpuMeter(groups)
+            async with meter.measure():
+                paced = await driver.paced(target, options.duration)
+            assert meter.report is not None
+            paced_phase = Phase.of(paced, meter.report, target)
+            results["paced"] = paced
     finally:
         driver.close()
 
     statuses = {name: result.statuses() for name, result in results.items()}
     answered = [d for r in results.values() for d, status in r.answers if status == 200]
     missing = chain.missing(answered)
-    return ChainRun(chain.name, round_number, sustained_phase, paced_phase, statuses, len(missing))
+    return ChainRun(
+        chain.name,
+        round_number,
+        sustained_phase,
+        paced_phase,
+        statuses,
+        len(missing),
+        replicas=len(chain.service_pids),
+    )
+
+
+async def run_chain(
+    name: str,
+    database: Database,
+    directory: Path,
+    factory: DeliveryFactory,
+    options: Options,
+    round_number: int,
+    *,
+    replicas: int = 1,
+    seed: bool = False,
+) -> ChainRun:
+    """Start the chain `name` ("bare", or "real" with `replicas` ticket services) once the
+    machine is quiet enough, measure it, stop it."""
+    others = await wait_for_idle(options.idle_wait)
+    label = name if name == "bare" else f"{name}, replicas: {replicas}"
+    print(
+        f"round {round_number}: {label} chain (others using {others:.2f} cores) …",
+        file=sys.stderr,
+        flush=True,
+    )
+    if name == "bare":
+        with bare_chain(database) as chain:
+            return await measure_chain(chain, database, factory, options, round_number, seed=False)
+    with real_chain(database, directory, replicas) as chain:
+        return await measure_chain(chain, database, factory, options, round_number, seed=seed)
 
 
 async def _benchmark(options: Options, database: Database, directory: Path) -> list[ChainRun]:
@@ -173,23 +218,17 @@ async def _benchmark(options: Options, database: Database, directory: Path) -> l
     for round_number in range(1, options.rounds + 1):
         order = ("bare", "real") if round_number % 2 else ("real", "bare")
         for name in order:
-            others = await wait_for_idle(options.idle_wait)
-            print(
-                f"round {round_number}: {name} chain (others using {others:.2f} cores) …",
-                file=sys.stderr,
-                flush=True,
+            run = await run_chain(
+                name,
+                database,
+                directory,
+                factory,
+                options,
+                round_number,
+                replicas=options.replicas,
+                seed=name == "real" and not seeded,
             )
-            if name == "bare":
-                with bare_chain(database) as chain:
-                    run = await _measure(
-                        chain, database, factory, options, round_number, seed=False
-                    )
-            else:
-                with real_chain(database, directory) as chain:
-                    run = await _measure(
-                        chain, database, factory, options, round_number, seed=not seeded
-                    )
-                seeded = True
+            seeded = seeded or name == "real"
             runs.append(run)
             _print_run(run)
     return runs
@@ -224,6 +263,9 @@ def _print_header() -> None:
 
 def _print_run(run: ChainRun) -> None:
     s, p = run.sustained, run.paced
+    paced = (
+        ("-", "-", "-") if p is None else (f"{p.rate:.0f}", f"{p.p50_ms:.1f}", f"{p.p99_ms:.1f}")
+    )
     print(
         _COLUMNS.format(
             run.round,
@@ -231,9 +273,7 @@ def _print_run(run: ChainRun) -> None:
             f"{s.rate:.0f}",
             f"{s.p50_ms:.1f}",
             f"{s.p99_ms:.1f}",
-            f"{p.rate:.0f}",
-            f"{p.p50_ms:.1f}",
-            f"{p.p99_ms:.1f}",
+            *paced,
             *(f"{s.cpu_us[g]:.0f}" for g in GROUPS),
             f"{s.other_cores:.2f}",
         ),
@@ -261,6 +301,7 @@ class Summary:
 
 def _figures(run: ChainRun) -> dict[str, float]:
     sustained, paced = run.sustained, run.paced
+    assert paced is not None, "the webhook benchmark's summary needs its paced phase"
     return {
         "rate": sustained.rate,
         "p50_ms": sustained.p50_ms,
@@ -332,6 +373,12 @@ def _parse(argv: list[str] | None) -> Options:
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring")
     parser.add_argument("--conversations", type=int, default=2000)
     parser.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="ticket-service processes on the one database behind the real chain's gateway",
+    )
+    parser.add_argument(
         "--idle-wait",
         type=float,
         default=30.0,
@@ -353,18 +400,29 @@ def _parse(argv: list[str] | None) -> Options:
         idle_wait=args.idle_wait,
         postgres_url=args.postgres_url,
         json_path=args.json_path,
+        replicas=args.replicas,
     )
 
 
 def run(options: Options) -> list[ChainRun]:
     """Every round of both chains, on a database of its own (`bench.suite` calls this)."""
+    return on_bench_database(
+        options.postgres_url, lambda database, directory: _benchmark(options, database, directory)
+    )
+
+
+def on_bench_database(
+    postgres_url: str, benchmark: Callable[[Database, Path], Coroutine[Any, Any, T]]
+) -> T:
+    """Run `benchmark` on a fresh database of the server at `postgres_url`, with a
+    temporary directory for the chains' files, on uvloop; the database dropped after."""
     with (
-        bench_database(options.postgres_url) as database,
+        bench_database(postgres_url) as database,
         tempfile.TemporaryDirectory(prefix="bench-") as directory,
         asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner,
     ):
         # The driver runs on uvloop: every µs it saves is left to the chain under test.
-        return runner.run(_benchmark(options, database, Path(directory)))
+        return runner.run(benchmark(database, Path(directory)))
 
 
 def main(argv: list[str] | None = None) -> int:
