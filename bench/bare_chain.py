@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import signal
 import sys
@@ -37,8 +36,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bench.bare_server import serve_until_signalled
 from common.db import create_engine
-from common.grpc.server import start_server
 
 SERVICE = "bench.BareChain"
 METHOD = f"/{SERVICE}/Insert"
@@ -97,19 +96,7 @@ async def serve(database_url: str, listen: str) -> None:
         },
     )
 
-    def register(server: grpc.aio.Server) -> list[str]:
-        server.add_generic_rpc_handlers((handler,))
-        return [SERVICE]
-
-    running = await start_server(listen=listen, register=register)
-    # The bench reads the port from this line, as it does the services' "serving" record.
-    print(json.dumps({"event": "serving", "port": running.port}), flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
-    await running.stop(grace=1.0)
+    await serve_until_signalled(listen, handler)
     await engine.dispose()
 
 

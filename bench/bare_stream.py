@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import signal
 import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 
-from common.grpc.server import start_server
+from bench.bare_server import serve_until_signalled
 
 SERVICE = "bench.BareStream"
 WATCH = f"/{SERVICE}/Watch"
@@ -55,19 +53,7 @@ async def serve(listen: str) -> None:
         },
     )
 
-    def register(server: grpc.aio.Server) -> list[str]:
-        server.add_generic_rpc_handlers((handler,))
-        return [SERVICE]
-
-    running = await start_server(listen=listen, register=register)
-    # The bench reads the port from this line, as it does the services' "serving" record.
-    print(json.dumps({"event": "serving", "port": running.port}), flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
-    await running.stop(grace=1.0)
+    await serve_until_signalled(listen, handler)
 
 
 def main(argv: list[str] | None = None) -> int:
