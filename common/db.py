@@ -12,9 +12,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Executable, Table, event
+import psycopg
+from psycopg.rows import namedtuple_row
+from sqlalchemy import ClauseElement, DateTime, Executable, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
@@ -99,10 +103,59 @@ class PerBackend:
     """
 
     def __init__(self, build: Callable[[Callable[[Table], Any]], Executable]) -> None:
-        self._statements = {
+        self.statements = {
             "postgresql": build(postgresql.insert),
             "sqlite": build(sqlite.insert),
         }
 
     def on(self, conn: AsyncConnection) -> Executable:
-        return self._statements[conn.dialect.name]
+        return self.statements[conn.dialect.name]
+
+
+class DriverStatement:
+    """A hot-path PostgreSQL statement run on psycopg itself, inside SQLAlchemy's
+    transaction on the same connection.
+
+    SQLAlchemy's work per statement (compiled-cache lookup, parameter processing, the
+    result proxy, the greenlet hop) cost more CPU than psycopg's: measured in one process
+    on PostgreSQL, a transaction with one such statement took 0.99 ms of CPU this way,
+    1.22-1.38 ms through SQLAlchemy, and 1.23 ms in psycopg's pipeline mode (which saves
+    the round trip of the BEGIN but costs more than it saves). Rows come back as named
+    tuples with every timestamp in UTC, as `UtcDateTime` gives them; errors are raised as
+    SQLAlchemy raises them (IntegrityError, OperationalError, ...), so the callers' error
+    mapping holds.
+    """
+
+    def __init__(self, statement: Executable) -> None:
+        assert isinstance(statement, ClauseElement)
+        dialect = psycopg_dialect.dialect()  # type: ignore[no-untyped-call]
+        self.sql = str(statement.compile(dialect=dialect))
+
+    async def fetchone(self, conn: AsyncConnection, params: dict[str, Any]) -> Any:
+        raw = await driver_connection(conn)
+        try:
+            cursor = raw.cursor(row_factory=namedtuple_row)
+            await cursor.execute(self.sql, params)
+            row = await cursor.fetchone()
+        except psycopg.Error as error:
+            raise as_sqlalchemy_error(self.sql, params, error) from error
+        if row is None:
+            return None
+        times = {
+            name: value.astimezone(UTC)
+            for name, value in zip(row._fields, row, strict=True)
+            if isinstance(value, datetime)
+        }
+        return row._replace(**times) if times else row
+
+
+async def driver_connection(conn: AsyncConnection) -> psycopg.AsyncConnection[Any]:
+    """The psycopg connection under a PostgreSQL AsyncConnection."""
+    raw = (await conn.get_raw_connection()).driver_connection
+    assert isinstance(raw, psycopg.AsyncConnection)
+    return raw
+
+
+def as_sqlalchemy_error(sql: str, params: Any, error: psycopg.Error) -> StatementError:
+    """A psycopg error as SQLAlchemy would have raised it (IntegrityError, ...)."""
+    return DBAPIError.instance(sql, params, error, psycopg.Error)

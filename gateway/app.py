@@ -47,8 +47,10 @@ def create_app(
     integrations = integrations_from(tenants)
     spool = Spool(settings.spool_path)
     metrics = Metrics(spool)
-    service = ServiceChannel(settings.ticket_service_target, interceptors=[metrics.grpc_client])
-    client = TicketClient(service, timeout=settings.forward_timeout_seconds)
+    service = ServiceChannel(settings.ticket_service_target)
+    client = TicketClient(
+        service, timeout=settings.forward_timeout_seconds, metrics=metrics.grpc_client
+    )
     probe = HealthProbe(service, timeout=READINESS_TIMEOUT_SECONDS)
     backoff = Backoff(settings.retry_initial_seconds, settings.retry_max_seconds)
     forwarder = Forwarder(

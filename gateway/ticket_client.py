@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import grpc
 import structlog
 
-from gateway.channel import ServiceChannel
+from common.grpc.metrics import ClientMetrics
+from gateway.channel import TICKET_SERVICE, ServiceChannel
 from gateway.integrations import Integration
 from ticketing.ticket.v1 import ticket_service_pb2 as api
 from ticketing.ticket.v1 import ticket_service_pb2_grpc
@@ -31,6 +33,7 @@ PERMANENT_CODES = frozenset(
     }
 )
 _MAX_REASON = 500
+APPLY_METHOD = f"/{TICKET_SERVICE.full_name}/ApplyChatwootDelivery"
 
 OUTCOMES = {
     api.DELIVERY_OUTCOME_APPLIED: "applied",
@@ -70,9 +73,12 @@ CallResult = Applied | Failed
 
 
 class TicketClient:
-    def __init__(self, service: ServiceChannel, *, timeout: float) -> None:
+    def __init__(
+        self, service: ServiceChannel, *, timeout: float, metrics: ClientMetrics | None = None
+    ) -> None:
         self._service = service
         self._timeout = timeout
+        self._metrics = metrics
         # A stub builds a callable per RPC of the service; built once per channel, not per
         # delivery (it showed in the gateway's profile under load).
         self._stub: tuple[grpc.aio.Channel, TicketServiceAsyncStub] | None = None
@@ -89,17 +95,26 @@ class TicketClient:
         if channel is None:
             return Failed("UNAVAILABLE", "the gateway's channel is not open", permanent=False)
         stub = self._stub_for(channel)
+        counted = self._metrics.unary_call(APPLY_METHOD) if self._metrics else None
+        code = grpc.StatusCode.UNKNOWN
         try:
             response = await stub.ApplyChatwootDelivery(
                 request, timeout=self._timeout, metadata=integration.metadata
             )
+            code = grpc.StatusCode.OK
         except grpc.aio.AioRpcError as error:
             code = error.code()
             reason = (error.details() or "")[:_MAX_REASON]
             return Failed(code.name, reason, permanent=code in PERMANENT_CODES)
+        except asyncio.CancelledError:
+            code = grpc.StatusCode.CANCELLED
+            raise
         except Exception as error:
             # Whatever else goes wrong on the way (a channel closing under us), the
             # delivery is kept for a retry rather than lost.
             log.warning("forward_failed", error=type(error).__name__, integration=integration.name)
             return Failed("UNKNOWN", type(error).__name__, permanent=False)
+        finally:
+            if counted is not None:
+                counted.finish(code)
         return Applied(response)

@@ -178,22 +178,31 @@ class ClientMetrics(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamCl
         # read it are kept here until they ran, so none is collected half-way.
         self._pending: set[asyncio.Task[None]] = set()
 
+    def unary_call(self, full_method: str) -> ClientCall:
+        """Counts one unary call as started; its `finish` records the code and the time.
+
+        For a caller that counts its own calls: an interceptor on a channel makes every
+        call on it an intercepted call, which costs the gateway a task and several awaits
+        per delivery.
+        """
+        labels = ("unary", *split_method(full_method))
+        self.started.labels(*labels).inc()
+        return ClientCall(self, labels, time.perf_counter())
+
     async def intercept_unary_unary(
         self,
         continuation: Callable[[grpc.aio.ClientCallDetails, Any], Any],
         client_call_details: grpc.aio.ClientCallDetails,
         request: Any,
     ) -> Any:
-        labels = ("unary", *split_method(client_call_details.method))
-        self.started.labels(*labels).inc()
-        start = time.perf_counter()
+        counted = self.unary_call(client_call_details.method)
         call = await continuation(client_call_details, request)
         try:
             code = await call.code()
         except asyncio.CancelledError:
-            self._finish(labels, grpc.StatusCode.CANCELLED, start)
+            counted.finish(grpc.StatusCode.CANCELLED)
             raise
-        self._finish(labels, code, start)
+        counted.finish(code)
         return call
 
     async def intercept_unary_stream(
@@ -225,3 +234,17 @@ class ClientMetrics(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamCl
     def _finish(self, labels: tuple[str, ...], code: grpc.StatusCode, start: float) -> None:
         self.handled.labels(*labels, code.name).inc()
         self.handling.labels(*labels).observe(time.perf_counter() - start)
+
+
+class ClientCall:
+    """One client call being counted by ClientMetrics."""
+
+    __slots__ = ("_labels", "_metrics", "_start")
+
+    def __init__(self, metrics: ClientMetrics, labels: tuple[str, ...], start: float) -> None:
+        self._metrics = metrics
+        self._labels = labels
+        self._start = start
+
+    def finish(self, code: grpc.StatusCode) -> None:
+        self._metrics._finish(self._labels, code, self._start)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -300,6 +301,27 @@ def test_content_keys_ignore_key_order_and_spacing() -> None:
 
     assert one == other
     assert len(one) == 64
+
+
+@pytest.mark.parametrize("name", sample_names())
+def test_canonical_json_of_every_sample_is_the_json_modules_form(name: str) -> None:
+    """Content keys must stay stable across releases (the ticket service remembers them):
+    the fast encoder writes every sample body byte for byte as the json module did."""
+    body = sample(name)
+    stdlib = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    assert keys.canonical_json(body) == stdlib.encode()
+
+
+def test_canonical_json_writes_integers_beyond_64_bits_exactly() -> None:
+    assert keys.canonical_json({"b": 2**70, "a": -(2**64)}) == (
+        f'{{"a":{-(2**64)},"b":{2**70}}}'.encode()
+    )
+
+
+def test_canonical_json_refuses_lone_surrogates_as_before() -> None:
+    with pytest.raises(UnicodeEncodeError):
+        keys.canonical_json({"a": "\ud800"})
 
 
 def test_request_ids_come_from_the_delivery_id_or_else_the_content() -> None:

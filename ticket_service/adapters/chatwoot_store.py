@@ -9,16 +9,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     ColumnElement,
     Executable,
-    Integer,
-    String,
     Table,
     and_,
     bindparam,
     case,
-    column,
     delete,
     func,
     literal_column,
@@ -29,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Row
 
-from common.db import PerBackend
+from common.db import DriverStatement, PerBackend
 from ticket_service.adapters.repository import (
     TenantScoped,
     TicketRepository,
@@ -152,8 +148,9 @@ class LockedConversation:
 # with separate statements, and a copy of a delivery locks nothing. The ticket is locked
 # last, through the conversation's link.
 _TICKET_COLUMNS = ", ".join(f"t.{c.name}" for c in tickets.c)
-_CLAIM_AND_LOCK_PG = text(
-    f"""
+_CLAIM_AND_LOCK_PG = DriverStatement(
+    text(
+        f"""
     WITH claimed AS (
         INSERT INTO chatwoot_deliveries (tenant_id, dedupe_key, create_time)
         SELECT :tenant, key, :now FROM unnest(CAST(:keys AS text[])) AS key
@@ -188,13 +185,7 @@ _CLAIM_AND_LOCK_PG = text(
         SELECT * FROM tickets WHERE tenant_id = :tenant AND id = locked.ticket_id FOR UPDATE
     ) AS t ON true
     """  # noqa: S608 - the names are our table's columns
-).columns(
-    column("claimed", Integer),
-    column("previous_state_time_us", BigInteger),
-    column("linked_ticket_id", String),
-    column("echoes", Integer),
-    column("counted_ticket_version", Integer),
-    *(column(c.name, c.type) for c in tickets.c),
+    )
 )
 _LINK_TICKET = (
     update(chatwoot_conversations)
@@ -258,20 +249,18 @@ class ConversationStates(TenantScoped):
                 repository = TicketRepository(self._conn, self._tenant)
                 ticket = await repository.get_by_id(sync.ticket_id, for_update=True)
             return LockedConversation(sync, ticket)
-        row = (
-            await self._conn.execute(
-                _CLAIM_AND_LOCK_PG,
-                {
-                    "tenant": self._tenant,
-                    "keys": list(keys),
-                    "key_count": len(keys),
-                    "account": account_id,
-                    "conversation": conversation_id,
-                    "state_time_us": state_time_us,
-                    "now": now,
-                },
-            )
-        ).one()
+        row = await _CLAIM_AND_LOCK_PG.fetchone(
+            self._conn,
+            {
+                "tenant": self._tenant,
+                "keys": list(keys),
+                "key_count": len(keys),
+                "account": account_id,
+                "conversation": conversation_id,
+                "state_time_us": state_time_us,
+                "now": now,
+            },
+        )
         if row.claimed != len(keys):
             return None
         sync = ConversationSyncState(
@@ -319,6 +308,8 @@ _ADD_MESSAGE = PerBackend(
         .returning(conversation_messages.c.chatwoot_message_id)
     )
 )
+# Every webhook message lands here: on PostgreSQL, run on the driver.
+_ADD_MESSAGE_PG = DriverStatement(_ADD_MESSAGE.statements["postgresql"])
 
 
 class MessageHistory(TenantScoped):
@@ -326,16 +317,16 @@ class MessageHistory(TenantScoped):
         self, account_id: int, conversation_id: int, ticket_id: str | None, message: ChatwootMessage
     ) -> bool:
         """Store a message unless it is already stored; True if it is new."""
-        inserted = await self._conn.execute(
-            _ADD_MESSAGE.on(self._conn),
-            {
-                "tenant_id": self._tenant,
-                "account_id": account_id,
-                "conversation_id": conversation_id,
-                "ticket_id": ticket_id,
-                **_message_row(message),
-            },
-        )
+        row = {
+            "tenant_id": self._tenant,
+            "account_id": account_id,
+            "conversation_id": conversation_id,
+            "ticket_id": ticket_id,
+            **_message_row(message),
+        }
+        if self._conn.dialect.name == "postgresql":
+            return await _ADD_MESSAGE_PG.fetchone(self._conn, row) is not None
+        inserted = await self._conn.execute(_ADD_MESSAGE.on(self._conn), row)
         return inserted.first() is not None
 
     async def revise(self, account_id: int, message: ChatwootMessage, now: datetime) -> bool:

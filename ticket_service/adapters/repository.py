@@ -22,10 +22,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import psycopg as _psycopg_dialect
 from sqlalchemy.engine import Row
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from common.db import PerBackend, dialect_insert
+from common.db import PerBackend, as_sqlalchemy_error, dialect_insert, driver_connection
 from common.errors import InvalidArgument
 from common.tracing import current_traceparent
 from ticket_service.adapters.tables import (
@@ -522,17 +522,13 @@ class EventLog(TenantScoped):
             await self._conn.commit()
             return
         params = self._append_params(events)
-        raw = (await self._conn.get_raw_connection()).driver_connection
-        assert raw is not None
+        raw = await driver_connection(self._conn)
         try:
             async with raw.pipeline():
                 await raw.execute(_APPEND_EVENTS_PG_DRIVER, params)
                 await raw.execute("COMMIT")
         except psycopg.Error as error:
-            # As SQLAlchemy would have raised it (IntegrityError, OperationalError, ...).
-            raise DBAPIError.instance(
-                _APPEND_EVENTS_PG_DRIVER, params, error, psycopg.Error
-            ) from error
+            raise as_sqlalchemy_error(_APPEND_EVENTS_PG_DRIVER, params, error) from error
         # SQLAlchemy ends its transaction; psycopg sees the server's already ended, and
         # sends nothing.
         await self._conn.commit()
