@@ -398,6 +398,16 @@ async def test_a_closed_ticket_gets_a_follow_up_when_the_customer_writes_again(
     assert any("follow-up" in effect for effect in follow_up.effects)
     assert {t.name for t in await intake.tickets_of()} == {name, follow_up.ticket}
 
+    async def history(ticket: str) -> list[int]:
+        page = await stub.ListTicketMessages(
+            ticket_service_pb2.ListTicketMessagesRequest(parent=ticket), metadata=ACME
+        )
+        return [m.chatwoot_message_id for m in page.messages]
+
+    # Filed under the follow-up, not under the closed ticket the conversation was linked to.
+    assert await history(follow_up.ticket) == [77]
+    assert await history(name) == []
+
 
 async def test_contact_updates_refresh_the_customer(intake: Intake) -> None:
     anonymous = await intake.send(

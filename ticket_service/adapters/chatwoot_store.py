@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Executable,
+    String,
     Table,
     and_,
     bindparam,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Row
 
 from common.db import DriverStatement, PerBackend
@@ -141,6 +143,10 @@ class LockedConversation:
     ticket: Ticket | None
     """The ticket the conversation is linked to, locked until commit; None if it is linked
     to none (or to one since purged)."""
+    message_stored: bool | None = None
+    """For a message given to `claim_and_lock`: whether it was new and is now stored, under
+    the ticket the conversation was linked to (`sync.ticket_id` as locked); None when no
+    message was given."""
 
 
 # `claim_and_lock` on PostgreSQL. The conversation's INSERT reads the count of keys
@@ -148,9 +154,38 @@ class LockedConversation:
 # with separate statements, and a copy of a delivery locks nothing. The ticket is locked
 # last, through the conversation's link.
 _TICKET_COLUMNS = ", ".join(f"t.{c.name}" for c in tickets.c)
-_CLAIM_AND_LOCK_PG = DriverStatement(
-    text(
-        f"""
+# With a message, the statement also stores it under the conversation's linked ticket,
+# after the conversation is locked (it reads `locked`), as the separate INSERT did.
+# Every column but the conversation's and the ticket's, which the statement sets itself;
+# the parameters are `_message_row`'s, cast to the columns' types (psycopg sends strings
+# and NULLs untyped, which an INSERT ... SELECT would otherwise read as text). Strings are
+# cast to text, not to the column's VARCHAR(n): that cast would cut a long value short,
+# where the assignment rejects it, as the plain INSERT does.
+_PG_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
+_MESSAGE_TYPES = {
+    column.name: "text" if isinstance(column.type, String) else column.type.compile(_PG_DIALECT)
+    for column in conversation_messages.c
+    if column.name not in {"tenant_id", "account_id", "conversation_id", "ticket_id"}
+}
+_MESSAGE_VALUES = ", ".join(f"CAST(:{name} AS {type_})" for name, type_ in _MESSAGE_TYPES.items())
+_STORE_MESSAGE = f"""
+    , stored AS (
+        INSERT INTO conversation_messages (
+            tenant_id, account_id, conversation_id, ticket_id, {", ".join(_MESSAGE_TYPES)}
+        )
+        SELECT :tenant, :account, :conversation, locked.ticket_id, {_MESSAGE_VALUES}
+        FROM locked
+        ON CONFLICT DO NOTHING
+        RETURNING 1
+    )
+"""  # noqa: S608 - the names are our table's columns
+
+
+def _claim_and_lock_pg(*, store_message: bool) -> DriverStatement:
+    stored = "(SELECT count(*) FROM stored)" if store_message else "NULL"
+    return DriverStatement(
+        text(
+            f"""
     WITH claimed AS (
         INSERT INTO chatwoot_deliveries (tenant_id, dedupe_key, create_time)
         SELECT :tenant, key, :now FROM unnest(CAST(:keys AS text[])) AS key
@@ -173,20 +208,24 @@ _CLAIM_AND_LOCK_PG = DriverStatement(
         ) AS echoes, (
             SELECT version FROM tickets WHERE tenant_id = :tenant AND id = c.ticket_id
         ) AS ticket_version
-    )
+    ){_STORE_MESSAGE if store_message else ""}
     SELECT
         (SELECT count(*) FROM claimed) AS claimed, locked.previous_state_time_us,
         locked.ticket_id AS linked_ticket_id, locked.echoes,
-        locked.ticket_version AS counted_ticket_version,
+        locked.ticket_version AS counted_ticket_version, {stored} AS message_stored,
         {_TICKET_COLUMNS}
     FROM (SELECT 1) AS one
     LEFT JOIN locked ON true
     LEFT JOIN LATERAL (
         SELECT * FROM tickets WHERE tenant_id = :tenant AND id = locked.ticket_id FOR UPDATE
     ) AS t ON true
-    """  # noqa: S608 - the names are our table's columns
+    """  # noqa: S608 - the names are our tables' columns
+        )
     )
-)
+
+
+_CLAIM_AND_LOCK_PG = _claim_and_lock_pg(store_message=False)
+_CLAIM_LOCK_AND_STORE_PG = _claim_and_lock_pg(store_message=True)
 _LINK_TICKET = (
     update(chatwoot_conversations)
     .where(
@@ -233,12 +272,14 @@ class ConversationStates(TenantScoped):
         conversation_id: int,
         state_time_us: int,
         now: datetime,
+        message: ChatwootMessage | None = None,
     ) -> LockedConversation | None:
         """Claim a delivery's keys, then lock its conversation (as `lock`) and the
         conversation's ticket until commit; None if any key was claimed before, and then
-        nothing is locked.
+        nothing is locked or stored. With `message`, also store it (as `MessageHistory.add`)
+        under the ticket the conversation is linked to.
 
-        On PostgreSQL this is one statement, one round trip where it would take three.
+        On PostgreSQL this is one statement, one round trip where it would take four.
         """
         if self._conn.dialect.name != "postgresql":
             if not await DeliveryKeys(self._conn, self._tenant).claim(keys, now):
@@ -248,19 +289,25 @@ class ConversationStates(TenantScoped):
             if sync.ticket_id is not None:
                 repository = TicketRepository(self._conn, self._tenant)
                 ticket = await repository.get_by_id(sync.ticket_id, for_update=True)
-            return LockedConversation(sync, ticket)
-        row = await _CLAIM_AND_LOCK_PG.fetchone(
-            self._conn,
-            {
-                "tenant": self._tenant,
-                "keys": list(keys),
-                "key_count": len(keys),
-                "account": account_id,
-                "conversation": conversation_id,
-                "state_time_us": state_time_us,
-                "now": now,
-            },
-        )
+            stored = None
+            if message is not None:
+                history = MessageHistory(self._conn, self._tenant)
+                stored = await history.add(account_id, conversation_id, sync.ticket_id, message)
+            return LockedConversation(sync, ticket, stored)
+        params = {
+            "tenant": self._tenant,
+            "keys": list(keys),
+            "key_count": len(keys),
+            "account": account_id,
+            "conversation": conversation_id,
+            "state_time_us": state_time_us,
+            "now": now,
+        }
+        statement = _CLAIM_AND_LOCK_PG
+        if message is not None:
+            statement = _CLAIM_LOCK_AND_STORE_PG
+            params.update(_message_row(message))
+        row = await statement.fetchone(self._conn, params)
         if row.claimed != len(keys):
             return None
         sync = ConversationSyncState(
@@ -273,7 +320,9 @@ class ConversationStates(TenantScoped):
             # returned as locked, which is newer if a change committed while it waited.
             row.counted_ticket_version,
         )
-        return LockedConversation(sync, None if row.id is None else ticket_from_row(row))
+        ticket = None if row.id is None else ticket_from_row(row)
+        stored = None if message is None else row.message_stored == 1
+        return LockedConversation(sync, ticket, stored)
 
     async def link_ticket(self, state: ConversationSyncState, ticket_id: str) -> None:
         await self._conn.execute(
@@ -328,6 +377,19 @@ class MessageHistory(TenantScoped):
             return await _ADD_MESSAGE_PG.fetchone(self._conn, row) is not None
         inserted = await self._conn.execute(_ADD_MESSAGE.on(self._conn), row)
         return inserted.first() is not None
+
+    async def move_to_ticket(self, account_id: int, message_id: int, ticket_id: str | None) -> None:
+        """File a stored message under another ticket."""
+        c = conversation_messages.c
+        await self._conn.execute(
+            update(conversation_messages)
+            .where(
+                c.tenant_id == self._tenant,
+                c.account_id == account_id,
+                c.chatwoot_message_id == message_id,
+            )
+            .values(ticket_id=ticket_id)
+        )
 
     async def revise(self, account_id: int, message: ChatwootMessage, now: datetime) -> bool:
         """Take a stored message's new content (an edit or a delete); True if it changed.

@@ -108,6 +108,7 @@ class ChatwootIntake:
                     state.conversation_id,
                     state.state_time_us,
                     now,
+                    _new_message(delivery),
                 )
                 claimed = locked is not None
             else:
@@ -118,6 +119,16 @@ class ChatwootIntake:
             await run.apply(locked)
             await uow.commit()
             return run.result()
+
+
+def _new_message(delivery: Delivery) -> ChatwootMessage | None:
+    """The message a delivery stores as it is, if any: most deliveries are a new message on
+    a known conversation, and storing it with the conversation's lock saves a round trip.
+    An update revises a stored message instead, and our own notes are not stored."""
+    message = delivery.message
+    if delivery.kind is not EventKind.MESSAGE_CREATED or message is None:
+        return None
+    return None if message.ticketing_ref else message
 
 
 def _integration(caller: Principal, name: str) -> ChatwootIntegration:
@@ -163,6 +174,9 @@ class _Application:
         # to the delivery.
         self._idempotency = Idempotency(delivery.request_id, "ApplyChatwootDelivery", b"")
         self._ticket: Ticket | None = None
+        # A message stored with the conversation's lock: whether it was new, and the
+        # ticket it was filed under.
+        self._stored_early: tuple[bool, str | None] | None = None
         self._changed = False
         self._effects: list[str] = []
 
@@ -191,6 +205,8 @@ class _Application:
     async def apply(self, locked: LockedConversation | None) -> None:
         """`locked`: the delivery's conversation, locked, when it has one."""
         delivery = self._delivery
+        if locked is not None and locked.message_stored is not None:
+            self._stored_early = (locked.message_stored, locked.sync.ticket_id)
         if delivery.contact is not None:
             await self._refresh_customer(delivery.contact)
         if delivery.conversation is not None:
@@ -350,7 +366,14 @@ class _Application:
             return
         ticket = self._ticket
         ticket_id = ticket.id if ticket else None
-        if not await history.add(state.account_id, state.conversation_id, ticket_id, message):
+        if self._stored_early is None:
+            new = await history.add(state.account_id, state.conversation_id, ticket_id, message)
+        else:
+            new, filed_under = self._stored_early
+            if new and ticket_id != filed_under:
+                # The conversation got a ticket, or another one, while this was applied.
+                await history.move_to_ticket(state.account_id, message.id, ticket_id)
+        if not new:
             self._note(f"message {message.id} already stored")
             return
         change = Change(EventType.MESSAGE_ADDED, {}, message.as_record())
